@@ -1,0 +1,109 @@
+"""create_app(): the FastAPI application, its lifespan (store + scheduler) and error bodies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mm_orch import __version__
+from mm_orch.api.auth import require_token
+from mm_orch.api.limits import BodySizeLimit
+from mm_orch.api.routes import Service, jobs, public
+from mm_orch.api.scheduler import Scheduler
+from mm_orch.api.schemas import ErrorBody
+from mm_orch.api.store import JobStore
+from mm_orch.config import Config
+from mm_orch.models.registry import BUILTIN
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Benchmark jobs for LLM inference (latency, memory, throughput).
+
+POST /api/benchmark queues a job and answers 202 with its id; poll GET /api/benchmark/{job_id} until the
+status is succeeded (the report is in `result`), failed or cancelled. One job runs at a time, each in its
+own process. When the server has MM_ORCH_API_TOKEN set, send `Authorization: Bearer <token>`.
+"""
+
+
+def _loc(loc: tuple | list) -> str:
+    return ".".join(str(p) for p in loc) or "<body>"
+
+
+def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for e in exc.errors():
+        msg = "unknown field" if e.get("type") == "extra_forbidden" else str(e.get("msg", "invalid"))
+        errors.append({"loc": [str(p) for p in e.get("loc", ())], "msg": msg, "type": str(e.get("type", ""))})
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return JSONResponse({"detail": f"{_loc(first['loc'])}: {first['msg']}{more}", "errors": errors}, status_code=422)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = str(exc.detail)
+    if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not decode the body
+        detail = f"body: cannot be parsed as JSON ({type(exc.__cause__).__name__})"
+    headers = _allowed(request, exc) if exc.status_code == 405 else exc.headers
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error: %s: %s", type(exc).__name__, exc, exc_info=exc)
+    return JSONResponse({"detail": "internal error; the server log has the details"}, status_code=500)
+
+
+def _allowed(request: Request, exc: StarletteHTTPException) -> dict[str, str] | None:
+    """405: list every method of every route on this path (Starlette names only the first route's)."""
+    methods = {m for r in (*public.routes, *jobs.routes)
+               if isinstance(r, APIRoute) and r.path_regex.match(request.url.path) for m in r.methods}
+    return {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))} if methods else exc.headers
+
+
+def _openapi_with_models(app: FastAPI, config: Config) -> Callable[[], dict]:
+    """The schema names this server's model aliases, so clients (and fuzzers) see the valid values."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        field = schema["components"]["schemas"]["BenchmarkRequest"]["properties"]["model_name"]
+        field["enum"] = sorted({*BUILTIN, *config.models})
+        return schema
+
+    return openapi
+
+
+def create_app(config: Config, data_dir: str | Path, api_token: str | None = None) -> FastAPI:
+    """The app; jobs live in data_dir. With api_token set every endpoint but /api/health needs it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = JobStore(data_dir)
+        scheduler = Scheduler(store, config.api.job_timeout_seconds)
+        scheduler.start()
+        app.state.service = Service(config, store, scheduler)
+        log.info("job service ready: data in %s, auth %s", store.data_dir, "on" if api_token else "off")
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            store.close()
+
+    app = FastAPI(title="mm_orch benchmark API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.api_token = api_token or None
+    app.include_router(public)
+    app.include_router(jobs, dependencies=[Depends(require_token)] if api_token else None,
+                       responses={401: {"model": ErrorBody}} if api_token else None)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.openapi = _openapi_with_models(app, config)
+    app.add_middleware(BodySizeLimit, max_bytes=config.api.max_body_bytes)
+    return app

@@ -1,0 +1,128 @@
+"""Request and response bodies of the HTTP API; every model forbids unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mm_orch.config import (
+    EngineSettings,
+    LatencySettings,
+    MemorySettings,
+    OptimalSamplingSettings,
+    Targets,
+    TestPrompts,
+    ThroughputSettings,
+)
+from mm_orch.engines.base import engine_names
+
+TestType = Literal["latency", "memory", "throughput"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobStatus(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class BenchmarkOverrides(Body):
+    latency: LatencySettings | None = Field(None, description="benchmark.latency settings to change.")
+    memory: MemorySettings | None = Field(None, description="benchmark.memory settings to change.")
+    throughput: ThroughputSettings | None = Field(None, description="benchmark.throughput settings to change.")
+
+
+class Overrides(Body):
+    """Config sections a request may change; only the keys given are merged. No section names a file."""
+
+    benchmark: BenchmarkOverrides | None = Field(None, description="Benchmark settings (not the report folder).")
+    engine: EngineSettings | None = Field(None, description="Engine settings (name, device, dtype, ...).")
+    test_prompts: TestPrompts | None = Field(None, description="Prompts replacing the config's test prompts.")
+    optimal_sampling: OptimalSamplingSettings | None = Field(None, description="Dual engine settings.")
+    targets: dict[str, Targets] | None = Field(None, description="Per-model targets checked in the report.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Only what the request set, nested, ready for apply_overrides; a null section means "not given"."""
+        data = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+        if data.get("benchmark"):
+            data["benchmark"] = {k: v for k, v in data["benchmark"].items() if v is not None}
+        return data
+
+
+class BenchmarkRequest(Body):
+    model_name: str = Field(
+        "tiny-qwen2", min_length=1, max_length=200,
+        description="A registered model alias or one from the server config's models section "
+                    "(file system paths are refused over HTTP).", examples=["tiny-qwen2", "gpt2"])
+    test_types: list[TestType] = Field(
+        ["latency", "memory", "throughput"], min_length=1, max_length=3,
+        description="Tests to run, a subset of latency, memory, throughput.")
+    engine: str | None = Field(
+        None, min_length=1, max_length=50, description="Engine name; default from the config.",
+        json_schema_extra={"enum": [*engine_names(), None]})
+    overrides: Overrides | None = Field(
+        None, description="Settings merged into the server config and validated like the YAML; bounded by "
+                          "the server config's api caps.",
+        examples=[{"benchmark": {"latency": {"test_runs": 1, "warmup_runs": 0}}}])
+
+    @field_validator("test_types")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class JobCreated(Body):
+    job_id: str = Field(description="Id of the new job; poll GET /api/benchmark/{job_id}.")
+    status: JobStatus = Field(description="Always 'queued' on creation.")
+
+
+class JobProgress(Body):
+    phase: str | None = Field(None, description="What the job is doing now (loading, latency, ...).")
+    completed: int = Field(0, description="Steps done in the current phase.")
+    total: int | None = Field(None, description="Steps in the current phase; null when open-ended.")
+    updated_at: datetime | None = Field(None, description="When the worker last reported progress (UTC).")
+
+
+class JobSummary(Body):
+    job_id: str = Field(description="Job id.")
+    status: JobStatus = Field(description="queued, running, succeeded, failed or cancelled.")
+    model_name: str = Field(description="Model the job benchmarks.")
+    engine: str = Field(description="Engine the job runs on.")
+    test_types: list[str] = Field(description="Tests the job runs.")
+    created_at: datetime = Field(description="When the job was accepted (UTC).")
+    started_at: datetime | None = Field(None, description="When the job started running (UTC).")
+    finished_at: datetime | None = Field(None, description="When the job reached a final state (UTC).")
+    error: str | None = Field(None, description="Why the job failed or was cancelled.")
+
+
+class JobView(JobSummary):
+    progress: JobProgress | None = Field(None, description="Latest progress reported by the worker.")
+    result: dict[str, Any] | None = Field(None, description="The benchmark report (same as the CLI's JSON) "
+                                                            "once the job succeeded.")
+
+
+class JobPage(Body):
+    items: list[JobSummary] = Field(description="Jobs, newest first.")
+    total: int = Field(description="Jobs matching the filter.")
+    limit: int = Field(description="Page size used.")
+    offset: int = Field(description="Jobs skipped before this page.")
+
+
+class Health(Body):
+    status: Literal["ok"] = Field("ok", description="Always 'ok' while the server answers.")
+    version: str = Field(description="mm_orch version.")
+    queued: int = Field(description="Jobs waiting to run.")
+    running: int = Field(description="Jobs running (0 or 1).")
+
+
+class ErrorBody(Body):
+    detail: str = Field(description="One line naming what was wrong.")
+    errors: list[dict[str, Any]] | None = Field(None, description="Field errors (loc, msg), for 422.")

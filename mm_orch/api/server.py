@@ -1,0 +1,77 @@
+"""serve(): python -m mm_orch.main --serve runs the job service under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import IO
+
+from mm_orch.api.auth import TOKEN_ENV
+from mm_orch.config import load_config
+from mm_orch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "MM_ORCH_DATA_DIR"
+DEFAULT_DATA_DIR = "data/benchmarks"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser().resolve()
+
+
+def _lock_data_dir(path: Path) -> IO:
+    """One server per data dir: two schedulers would run two jobs on one GPU."""
+    path.mkdir(parents=True, exist_ok=True)
+    handle = open(path / "server.lock", "w")  # noqa: SIM115 - held for the life of the server
+    try:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # not POSIX: no lock
+        pass
+    except OSError:
+        handle.close()
+        raise ConfigError(f"another mm_orch server is using the data dir {path} ({DATA_DIR_ENV})") from None
+    return handle
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port outside 1..65535 or a host that cannot be bound, before anything starts."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port}: a port must be between 1 and 65535")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+
+
+def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
+    check_address(host, port)
+    try:
+        import uvicorn
+
+        from mm_orch.api.app import create_app
+    except ImportError as e:
+        raise ConfigError(f"the API needs its extra: pip install 'mm_orch[api]' ({e})") from None
+    cfg = load_config(config_path)
+    pkg_log = logging.getLogger("mm_orch")
+    if pkg_log.getEffectiveLevel() > logging.INFO:  # job events are the service's log
+        pkg_log.setLevel(logging.INFO)
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and host not in LOOPBACK:
+        log.warning("serving on %s without %s: anyone who reaches this port can run jobs", host, TOKEN_ENV)
+    folder = data_dir()
+    lock = _lock_data_dir(folder)
+    try:
+        uvicorn.run(create_app(cfg, folder, token), host=host, port=port, log_level="info")
+    finally:
+        lock.close()
+    return 0

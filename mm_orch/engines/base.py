@@ -1,0 +1,185 @@
+"""The Engine contract and the engine registry.
+
+Engines know nothing of benchmarks: they load a model, generate, report raw per-token host timestamps
+from one monotonic clock (time.perf_counter_ns) and memory snapshots. Metrics are derived elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mm_orch.errors import ConfigError
+
+now_ns = time.perf_counter_ns  # the one clock every engine and benchmark uses
+
+
+@dataclass(slots=True)
+class GenerationRequest:
+    """One request. Give either prompt (text) or prompt_token_ids (exact-length synthetic prompts)."""
+
+    prompt: str | None = None
+    prompt_token_ids: list[int] | None = None
+    max_new_tokens: int = 64
+    ignore_eos: bool = True  # fixed output length unless a workload says otherwise
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.prompt_token_ids is None):
+            raise ConfigError("a request needs exactly one of prompt or prompt_token_ids")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Raw outcome of one request: timestamps (perf_counter_ns) and token counts. A failure is data."""
+
+    start_ns: int
+    end_ns: int = 0
+    token_times_ns: list[int] = field(default_factory=list)  # arrival of each output token
+    input_tokens: int = 0
+    output_tokens: int = 0
+    output_token_ids: list[int] = field(default_factory=list)
+    text: str | None = None
+    success: bool = True
+    error: str | None = None
+    # True when tokens arrive in chunks (e.g. a whole batch at once): per-token times are then shared.
+    batched: bool = False
+
+
+@dataclass(slots=True)
+class MemorySnapshot:
+    """Memory now, each figure in GiB (2**30 bytes) with its source; None when it cannot be read."""
+
+    cpu_rss_gb: float | None = None  # psutil, this process
+    gpu_allocated_gb: float | None = None  # torch allocator
+    gpu_reserved_gb: float | None = None  # torch allocator
+    gpu_peak_allocated_gb: float | None = None  # torch allocator, since the last reset_peak()
+    gpu_peak_reserved_gb: float | None = None
+    gpu_process_gb: float | None = None  # NVML, this process
+    gpu_device_used_gb: float | None = None  # NVML, whole device
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    """What benchmarks may know of the loaded model (for KV-cache size and reports)."""
+
+    name: str
+    path: str | None
+    num_layers: int | None
+    num_kv_heads: int | None
+    head_dim: int | None
+    dtype: str
+    dtype_bytes: int
+    device: str
+    load_format: str
+    num_parameters: int | None = None
+    vocab_size: int | None = None
+    load_seconds: float | None = None
+    weights_bytes: int | None = None  # parameters as stored (quantized weights are smaller than count x dtype)
+    max_context: int | None = None  # most tokens (prompt + output) one sequence may hold
+    kv_bytes_per_token: int | None = None  # set where the layout formula falls short (two models' caches)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TokenCallback = Callable[[int, int], None]  # (token_id, arrival_ns)
+
+
+class Engine(ABC):
+    """Load once, then generate batches or stream single requests; close() frees everything."""
+
+    name: ClassVar[str] = "base"
+    supports_concurrency: ClassVar[bool] = False  # True when concurrent stream() calls truly overlap
+
+    @classmethod
+    def from_config(cls, model_name: str, cfg: Any) -> Engine:
+        """Build from a validated mm_orch.config.Config (engine section and the engine's own section)."""
+        raise NotImplementedError(f"engine '{cls.name}' cannot be built from a config")
+
+    def prepare(self) -> None:
+        """Fetch or build the model folder and import the engine's libraries, allocating no weights.
+
+        Optional before load(): a caller that reads memory around load() then sees the model's own
+        memory, not the one-off cost of importing Transformers or vLLM (for a tiny model ten times larger).
+        """
+        return None
+
+    @abstractmethod
+    def load(self) -> ModelInfo: ...
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest]) -> list[RequestRecord]:
+        """Run the requests as one batch; returns one record per request, in order."""
+
+    @abstractmethod
+    def stream(self, request: GenerationRequest, on_token: TokenCallback | None = None) -> RequestRecord:
+        """Run one request, timestamping each output token as it reaches the host."""
+
+    @abstractmethod
+    def memory_snapshot(self) -> MemorySnapshot: ...
+
+    def reset_peak_memory(self) -> None:
+        """Start a new peak-memory window (no-op where the engine cannot)."""
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Engine-specific counters gathered over the run (e.g. prefix-cache hits); copied into the report."""
+        return {}
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text, without special tokens."""
+
+    @abstractmethod
+    def vocab_token_ids(self) -> list[int]:
+        """Ids of ordinary (non-special) tokens, for synthetic prompts of exact length."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REGISTRY: dict[str, str] = {
+    # name -> "module:Class"; modules are imported lazily so heavy libraries load only when used
+    "hf": "mm_orch.engines.hf:HFEngine",
+    "dual": "mm_orch.engines.optimal_sampling.engine:DualEngine",
+    "vllm": "mm_orch.engines.vllm:VLLMEngine",
+    "openai": "mm_orch.engines.openai_http:OpenAIEngine",
+}
+
+
+def register_engine(name: str, target: str) -> None:
+    _REGISTRY[name] = target
+
+
+def engine_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def engine_class(name: str) -> type[Engine]:
+    import importlib
+
+    try:
+        target = _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown engine '{name}' (choose from {', '.join(engine_names())})") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_engine(name: str, **options: Any) -> Engine:
+    """Instantiate a registered engine; options are the engine's own keyword arguments."""
+    return engine_class(name)(**options)

@@ -1,0 +1,268 @@
+"""DualDecoder: teacher and theta decode one shared sequence per row, a whole batch at a time.
+
+Prefill runs eagerly per model; each decode step (both forwards + alpha + sampling + logging) is one
+function of static device state. On CUDA it is captured as a CUDA graph per attention-length bucket,
+so a step is one graph replay and the host syncs only every `sync_every` steps.
+
+`overlap_models` (off by default, not yet measured) captures the two forwards as parallel branches on two
+streams: at decode batch sizes neither model's small per-layer kernels fill an H100 (the teacher's step
+moves weights at ~1 TB/s of ~3), so the theta forward could fill the teacher's gaps instead of queueing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mm_orch.engines.optimal_sampling import qwen2
+from mm_orch.engines.optimal_sampling.head import StepParams, make_head
+from mm_orch.engines.optimal_sampling.sampling import token_keys
+from mm_orch.engines.optimal_sampling.state import (
+    ModelState,
+    Records,
+    RunState,
+    alloc_model_state,
+    left_pad,
+    reset_for_prompt,
+)
+from mm_orch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+BUCKET = 256  # decode attention reads the cache up to prompt + a multiple of this many slots
+PROMPT_ROUND = 16  # prompts are left-padded to a multiple of this, so graphs are reused across batches
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """Host copies of the records, [steps, B], cut to `steps` generated positions."""
+
+    tokens: np.ndarray
+    alpha: np.ndarray
+    logq: np.ndarray
+    logp_theta: np.ndarray
+    logp_teacher: np.ndarray
+    stats: np.ndarray | None
+    lengths: list[int]  # tokens per row (up to and including EOS when stopping at EOS)
+    start_ns: int
+    first_token_ns: int
+    end_ns: int
+    sync_points: list[tuple[int, int]] = field(default_factory=list)  # (tokens done, perf_counter_ns)
+    capture_s: float = 0.0  # graph capture / compile time spent inside this call (0 when reused)
+
+
+class DualDecoder:
+    def __init__(self, teacher: qwen2.Qwen2Weights, theta: qwen2.Qwen2Weights | None, vocab: int, pad_id: int,
+                 eos_ids: list[int], device: str, use_graphs: bool = True, compile_head: bool = True,
+                 compile_layers: bool = True) -> None:
+        self.teacher, self.theta = teacher, theta
+        self.vocab, self.pad_id, self.eos_ids = vocab, pad_id, eos_ids
+        self.device = device
+        self.dtype = teacher.embed.dtype
+        self.use_graphs = use_graphs and device == "cuda"
+        self.compile_head = compile_head and device == "cuda"
+        if self.compile_head or compile_layers:
+            # one code object serves every batch size, mode and model shape: allow that many variants
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        self.kernels = qwen2.DecodeKernels.compiled() if compile_layers and device == "cuda" else qwen2.EAGER
+        self.keys = token_keys(vocab, device)
+        self.eos = torch.tensor(eos_ids or [-1], device=device)
+        self._run: RunState | None = None
+        self._run_key: tuple | None = None
+        self._heads: dict[StepParams, Callable] = {}
+        self._pool = None
+        # the two forwards as parallel branches of the captured graph (see the module docstring)
+        self.overlap_models = False
+        self._side = torch.cuda.Stream(device=device) if self.use_graphs else None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _head(self, p: StepParams, upto: str = "sample") -> Callable:
+        key = (replace(p, max_tokens=0, stop_at_eos=False), upto)  # the head ignores these: compile once
+        if key not in self._heads:
+            fn = make_head(p, upto)
+            self._heads[key] = torch.compile(fn, dynamic=False) if self.compile_head else fn
+        return self._heads[key]
+
+    def _alloc(self, batch: int, s_t: int, s_th: int, p: StepParams) -> RunState:
+        cap = math.ceil(p.max_tokens / BUCKET) * BUCKET
+
+        def mk(w: qwen2.Qwen2Weights, s: int) -> ModelState:
+            return alloc_model_state(w.dims, batch, s, s + cap, self.device, self.dtype)
+
+        t = mk(self.teacher, s_t) if p.uses_teacher else None
+        th = mk(self.theta, s_th) if p.uses_theta and self.theta is not None else None
+        z = torch.zeros(1, dtype=torch.long, device=self.device)
+        return RunState(t, th, torch.zeros(batch, dtype=torch.long, device=self.device),
+                        torch.zeros(batch, dtype=torch.bool, device=self.device), z,
+                        torch.zeros(batch, dtype=torch.long, device=self.device),
+                        Records.alloc(p.max_tokens, batch, self.device, p.track_stats), {})
+
+    def run_for(self, batch: int, s_t: int, s_th: int, p: StepParams) -> RunState:
+        key = (batch, s_t, s_th, p)
+        if self._run_key != key:
+            self._run, self._run_key = None, None  # free the old caches and graphs first
+            self._pool = None
+            if self.device == "cuda":
+                torch.cuda.empty_cache()
+            self._run, self._run_key = self._alloc(batch, s_t, s_th, p), key
+        return self._run
+
+    # -- one step ------------------------------------------------------------------------------
+    def _forward(self, w: qwen2.Qwen2Weights, st: ModelState, tok: Tensor, length: int) -> Tensor:
+        st.bias.index_fill_(1, st.slot, 0.0)
+        h = qwen2.decode(w, tok, st.pos, st.slot, st.bias, st.kv, length, self.kernels)
+        st.pos.add_(1)
+        st.slot.add_(1)
+        return qwen2.logits(w, h, self.vocab)
+
+    def _finish(self, run: RunState, p: StepParams, logit_t: Tensor | None, logit_th: Tensor | None) -> None:
+        y, a, logq_y, lp_y, lr_y, stats = self._head(p)(logit_t, logit_th, run.seeds, run.step, run.done,
+                                                        self.keys, self.pad_id)
+        r = run.rec
+        for buf, val in ((r.tokens, y), (r.alpha, a), (r.logq, logq_y), (r.logp_theta, lp_y),
+                         (r.logp_teacher, lr_y)):
+            buf.index_copy_(0, run.step, val[None].to(buf.dtype))
+        if stats is not None and r.stats is not None:
+            r.stats.index_copy_(0, run.step, stats[None])
+        if p.stop_at_eos:
+            run.done |= torch.isin(y, self.eos)
+        run.tok.copy_(y)
+        run.step.add_(1)
+
+    def _step(self, run: RunState, p: StepParams, bucket: int, upto: int = 4) -> None:
+        """upto < 4 runs a prefix of the step (1 teacher, 2 + theta, 3 + alpha) for the profiler."""
+        lt = lth = None
+        theta = run.theta is not None and upto >= 2
+        if (theta and run.teacher is not None and self.overlap_models and self._side is not None
+                and torch.cuda.is_current_stream_capturing()):
+            main = torch.cuda.current_stream()
+            self._side.wait_stream(main)
+            with torch.cuda.stream(self._side):  # a fork inside the capture: a parallel graph branch
+                lth = self._forward(self.theta, run.theta, run.tok, run.theta.prompt_len + bucket * BUCKET)
+            lt = self._forward(self.teacher, run.teacher, run.tok, run.teacher.prompt_len + bucket * BUCKET)
+            main.wait_stream(self._side)  # the join: the head needs both logits
+        else:
+            if run.teacher is not None:
+                lt = self._forward(self.teacher, run.teacher, run.tok, run.teacher.prompt_len + bucket * BUCKET)
+            if theta:
+                lth = self._forward(self.theta, run.theta, run.tok, run.theta.prompt_len + bucket * BUCKET)
+        if upto == 3:
+            self._head(p, "alpha")(lt, lth, run.seeds, run.step, run.done, self.keys, self.pad_id)
+        elif upto >= 4:
+            self._finish(run, p, lt, lth)
+
+    # -- graphs --------------------------------------------------------------------------------
+    def reset_counters(self, run: RunState) -> None:
+        for st in (run.teacher, run.theta):
+            if st is not None:
+                st.slot.fill_(st.prompt_len)
+        run.step.zero_()
+
+    def capture(self, run: RunState, p: StepParams, bucket: int, upto: int = 4):
+        """Warm up on a side stream (state is garbage until the next prefill), then record one step."""
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(2):
+                self.reset_counters(run)
+                self._step(run, p, bucket, upto)
+        torch.cuda.current_stream().wait_stream(s)
+        self.reset_counters(run)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g, pool=self._pool):
+            self._step(run, p, bucket, upto)
+        self._pool = g.pool()
+        return g
+
+    def prepare(self, run: RunState, p: StepParams) -> float:
+        """Capture every bucket's graph before the prompt is loaded; returns seconds spent."""
+        if not self.use_graphs:
+            return 0.0
+        t0 = time.perf_counter()
+        for bucket in range(1, math.ceil(max(p.max_tokens - 1, 1) / BUCKET) + 1):
+            if bucket not in run.graphs:
+                run.graphs[bucket] = self.capture(run, p, bucket)
+        torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    # -- prefill + loop ------------------------------------------------------------------------
+    def _prefill(self, w: qwen2.Qwen2Weights, st: ModelState, seqs: list[list[int]]) -> Tensor:
+        ids, mask, pos = left_pad(seqs, st.prompt_len, self.pad_id, self.device)
+        h = qwen2.prefill(w, ids, pos, mask, st.kv)
+        reset_for_prompt(st, mask)
+        return qwen2.logits(w, h[:, -1], self.vocab)
+
+    @torch.inference_mode()
+    def generate(self, teacher_ids: list[list[int]], theta_ids: list[list[int]], seeds: list[int], p: StepParams,
+                 sync_every: int = 32, on_step: Callable[[Tensor, int], None] | None = None) -> DecodeResult:
+        """Decode p.max_tokens positions for every row (rows that hit EOS are masked)."""
+        if p.uses_theta and self.theta is None:
+            raise ConfigError(f"mode '{p.mode}' needs a theta model")
+        b = len(teacher_ids)
+        run = self.run_for(b, _rounded_len(teacher_ids), _rounded_len(theta_ids), p)
+        capture_s = self.prepare(run, p)
+        sync = torch.cuda.synchronize if self.device == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter_ns()
+        run.seeds.copy_(torch.tensor(seeds, dtype=torch.long))
+        run.done.zero_()
+        run.step.zero_()
+        lt = self._prefill(self.teacher, run.teacher, teacher_ids) if run.teacher is not None else None
+        lth = self._prefill(self.theta, run.theta, theta_ids) if run.theta is not None else None
+        self._finish(run, p, lt, lth)
+        sync()
+        first = time.perf_counter_ns()
+        points = [(1, first)]
+        if on_step is not None:
+            on_step(run.tok, first)
+        steps = p.max_tokens
+        for i in range(1, p.max_tokens):
+            bucket = math.ceil(i / BUCKET)
+            if self.use_graphs:
+                run.graphs[bucket].replay()
+            else:
+                self._step(run, p, bucket)
+            if on_step is not None:
+                sync()
+                on_step(run.tok, time.perf_counter_ns())
+            if (i + 1) % sync_every == 0:
+                finished = bool(run.done.all()) if p.stop_at_eos else False  # .all() syncs
+                sync()
+                points.append((i + 1, time.perf_counter_ns()))
+                if finished:
+                    steps = i + 1
+                    break
+        sync()
+        end = time.perf_counter_ns()
+        if not points or points[-1][0] != steps:
+            points.append((steps, end))
+        return self._collect(run, p, steps, start, first, end, points, capture_s)
+
+    def _collect(self, run: RunState, p: StepParams, steps: int, start: int, first: int, end: int,
+                 points: list[tuple[int, int]], capture_s: float) -> DecodeResult:
+        r = run.rec
+
+        def host(t: Tensor) -> np.ndarray:
+            return t[:steps].cpu().numpy()
+
+        tokens = host(r.tokens)
+        lengths = []
+        for row in range(tokens.shape[1]):
+            n = steps
+            if p.stop_at_eos:
+                hits = np.nonzero(np.isin(tokens[:, row], self.eos_ids))[0]
+                n = int(hits[0]) + 1 if len(hits) else steps
+            lengths.append(n)
+        return DecodeResult(tokens, host(r.alpha), host(r.logq), host(r.logp_theta), host(r.logp_teacher),
+                            host(r.stats) if r.stats is not None else None, lengths, start, first, end, points,
+                            capture_s)
+
+
+def _rounded_len(seqs: list[list[int]]) -> int:
+    return math.ceil(max(len(s) for s in seqs) / PROMPT_ROUND) * PROMPT_ROUND

@@ -1,0 +1,32 @@
+"""Project errors. Each maps to a CLI exit code and an HTTP status; messages are one line."""
+
+
+class MmOrchError(Exception):
+    """Base of every error mm_orch raises on purpose."""
+
+    exit_code = 2
+
+
+class ConfigError(MmOrchError):
+    """Bad configuration, CLI flag, request body or input file (exit 2)."""
+
+
+class ModelNotFoundError(ConfigError):
+    """A model name that is neither registered nor a local Hugging Face folder (exit 2)."""
+
+
+class EngineError(MmOrchError):
+    """The engine failed at run time (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, engine: str, cause: str):
+        super().__init__(f"engine '{engine}' failed: {cause}")
+        self.engine = engine
+        self.cause = cause
+
+
+class TargetCheckFailed(MmOrchError):
+    """A target or baseline check failed (exit 1)."""
+
+    exit_code = 1

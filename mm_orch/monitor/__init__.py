@@ -1,0 +1,1 @@
+"""System information and memory readings (psutil, pynvml, torch allocator)."""

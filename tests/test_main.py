@@ -1,0 +1,94 @@
+"""The CLI as users run it: a real subprocess, exit codes, one-line errors, a written report."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mm_orch.main", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_benchmark_writes_report_and_passes_targets(quick_config_path, tmp_path):
+    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+            "--check-targets", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    reports = list(tmp_path.glob("tiny-qwen2_hf_*.json"))
+    assert len(reports) == 1 and "report: " in r.stderr
+    data = json.loads(reports[0].read_text())
+    assert data["validation"]["passed"] and data["latency"]["ttft_ms"] > 0
+
+
+def test_failed_target_exits_1_with_table(quick_config_path, tmp_path):
+    quick_config_path.write_text(quick_config_path.read_text().replace("max_ttft_ms: 100000", "max_ttft_ms: 0.0001"))
+    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+            "--tests", "latency", "--check-targets", "--benchmark-format", "csv", "--no-progress")
+    assert r.returncode == 1
+    assert "FAILED" in r.stderr and "latency.ttft_ms" in r.stderr and "FAIL" in r.stderr
+    assert len(list(tmp_path.glob("*.csv"))) == 1  # the results are written even when the gate fails
+
+
+def test_quantization_flag_reaches_the_engine(quick_config_path, tmp_path):
+    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+            "--tests", "memory", "--quantization", "4bit", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    (report,) = tmp_path.glob("*.json")
+    data = json.loads(report.read_text())
+    assert data["model_info"]["extra"]["quantization"] == "4bit"
+    assert data["config"]["engine"]["hf"]["quantization"] == "4bit"
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    full = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(data["model_info"]["path"]))
+    fp32_bytes = sum(p.numel() for p in full.parameters()) * 4
+    assert 0 < data["memory"]["load"]["weights_gb"] * 2**30 < 0.3 * fp32_bytes
+    assert data["model_info"]["num_parameters"] * 4 == fp32_bytes  # parameters counted unpacked
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--quantization", "2bit"], "argument --quantization: invalid choice: '2bit'"),
+    (["--model", "nope"], "unknown model 'nope'"),
+    (["--config", "/no/such.yaml"], "config file not found: /no/such.yaml"),
+    (["--benchmark-format", "xml"], "argument --benchmark-format: invalid choice: 'xml'"),
+    (["--engine", "nope"], "unknown engine 'nope'"),
+    (["--tests", "latency,speed"], "unknown test type 'speed'"),
+    (["--load-format", "weird"], "argument --load-format: invalid choice: 'weird'"),
+    (["--prompts", "/no/prompts.txt"], "prompt file not found"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--tolerance", "5"], "--tolerance applies to a baseline comparison: add --baseline FILE"),
+    (["--engine", "dual", "--quantization", "4bit"], "only the hf engine quantizes weights, not 'dual'"),
+    (["--benchmark-output", sys.executable], "exists and is not a folder"),
+    (["--serve", "--port", "99999"], "--port 99999: a port must be between 1 and 65535"),
+    (["--serve", "--host", "999.1.1.1"], "cannot serve on 999.1.1.1:8000"),
+    ([], None),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    plain = args in (["--bogus"], []) or "--serve" in args
+    r = cli(*(args if plain else ["--benchmark", *args]))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mm_orch: error:") and "Traceback" not in r.stderr
+    if message:
+        assert message in lines[0]
+
+
+def test_list_models(tmp_path):
+    r = cli("--list-models")
+    assert r.returncode == 0 and "qwen2.5-3b" in r.stdout and "Qwen/Qwen2.5-3B-Instruct" in r.stdout
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("models:\n  my-model: {path: /data/ckpt, description: my fine-tune}\n")
+    r = cli("--list-models", "--config", str(cfg))
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].split() == ["my-model", "/data/ckpt", "my", "fine-tune"]
+    r = cli("--list-models", "--config", "/no/such.yaml")
+    assert r.returncode == 2 and r.stdout == ""
+
+
+def test_prompts_longer_than_the_context_are_refused_before_measuring(quick_config_path, tmp_path):
+    quick_config_path.write_text(quick_config_path.read_text().replace("input_lengths: [32]", "input_lengths: [5000]"))
+    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+            "--tests", "latency", "--no-progress")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == ("mm_orch: error: benchmark.latency.input_lengths: 5000 prompt + "
+                                                 "8 output tokens exceed tiny-qwen2's context of 4096 tokens")
