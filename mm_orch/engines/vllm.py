@@ -81,7 +81,8 @@ class VLLMEngine(Engine):
         self.info: ModelInfo | None = None
         self._cond = threading.Condition()
         self._pending: list[_Live] = []
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, _Live] = {}  # touched only by the step loop's thread
+        self._inflight = 0  # streams queued or running; guarded by _cond
         self._batch_busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -220,7 +221,7 @@ class VLLMEngine(Engine):
         prompts = [{"prompt_token_ids": self._prompt_ids(r)} for r in requests]
         params = [self._params(r) for r in requests]
         with self._cond:  # the engine is not thread-safe: let in-flight streams finish first
-            self._cond.wait_for(lambda: not self._pending and not self._live)
+            self._cond.wait_for(lambda: self._inflight == 0)
             self._batch_busy = True
         start = now_ns()
         records = [RequestRecord(start_ns=start, batched=len(requests) > 1) for _ in requests]
@@ -251,25 +252,36 @@ class VLLMEngine(Engine):
             if self._closed:
                 raise EngineError(self.name, "engine is closed")
             self._pending.append(live)
+            self._inflight += 1
             self._cond.notify_all()
         live.done.wait()
         return live.record
 
     def _loop(self) -> None:
-        """Owns vLLM's engine: adds queued requests, steps, timestamps and hands out new tokens."""
+        """Owns vLLM's engine: adds queued requests, steps, timestamps and hands out new tokens.
+
+        The lock is held only to swap the queue, never during step(): a stream() caller must be able to
+        queue its request while a step runs, or it can starve until the running requests finish."""
         engine = self.llm.llm_engine
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._closed or (not self._batch_busy and (self._pending or self._live)))
                 if self._closed:
                     finished = [*self._pending, *self._live.values()]
+                    self._pending, self._live, self._inflight = [], {}, 0
                     for lv in finished:
                         _fail([lv.record], RuntimeError("engine closed"))
                         lv.done.set()
                     return
-                self._add_pending(engine)
-                events, finished = self._step(engine)
-                if not self._live:
+                new, self._pending = self._pending, []
+            finished = self._add(engine, new)
+            events: list = []
+            if self._live:
+                events, stepped = self._step(engine)
+                finished += stepped
+            if finished:
+                with self._cond:
+                    self._inflight -= len(finished)
                     self._cond.notify_all()
             for lv, tok, t in events:
                 try:
@@ -279,16 +291,18 @@ class VLLMEngine(Engine):
             for lv in finished:
                 lv.done.set()
 
-    def _add_pending(self, engine) -> None:
-        for lv in self._pending:
+    def _add(self, engine, new: list[_Live]) -> list[_Live]:
+        """Adds queued requests to vLLM's engine; returns those it refused (already failed)."""
+        refused = []
+        for lv in new:
             rid = f"mm-{next(self._ids)}"
             try:
                 engine.add_request(rid, {"prompt_token_ids": lv.prompt_ids}, lv.params)
                 self._live[rid] = lv
             except Exception as e:
                 _fail([lv.record], e)
-                lv.done.set()
-        self._pending.clear()
+                refused.append(lv)
+        return refused
 
     def _step(self, engine) -> tuple[list, list[_Live]]:
         try:
