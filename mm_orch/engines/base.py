@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from mm_orch.errors import ConfigError
+from mm_orch.errors import ConfigError, EngineError
 
 now_ns = time.perf_counter_ns  # the one clock every engine and benchmark uses
 
@@ -35,6 +35,18 @@ class GenerationRequest:
             raise ConfigError("a request needs exactly one of prompt or prompt_token_ids")
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+def batch_settings(requests: list[GenerationRequest]) -> GenerationRequest:
+    """The batch's first request, once every request is checked to share its length and sampling settings."""
+
+    def key(r: GenerationRequest) -> tuple:
+        return r.max_new_tokens, r.ignore_eos, r.temperature, r.top_p, r.top_k
+
+    first = requests[0]
+    if any(key(r) != key(first) for r in requests):
+        raise ConfigError("a batch must share max_new_tokens, ignore_eos and sampling settings")
+    return first
 
 
 @dataclass(slots=True)
@@ -150,6 +162,13 @@ class Engine(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def require_loaded(engine: Engine, obj: Any) -> Any:
+    """obj, the engine's loaded model or runtime; a clear error when load() has not run."""
+    if obj is None:
+        raise EngineError(engine.name, "load() was not called")
+    return obj
 
 
 _REGISTRY: dict[str, str] = {

@@ -16,7 +16,9 @@ from mm_orch.engines.base import (
     ModelInfo,
     RequestRecord,
     TokenCallback,
+    batch_settings,
     now_ns,
+    require_loaded,
 )
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models import ModelConfig, ModelManager
@@ -131,9 +133,7 @@ class HFEngine(Engine):
 
     # -- tokens --------------------------------------------------------------------------------
     def _need(self):
-        if self.loaded is None:
-            raise EngineError(self.name, "load() was not called")
-        return self.loaded
+        return require_loaded(self, self.loaded)
 
     def encode(self, text: str) -> list[int]:
         return self._need().tokenizer.encode(text, add_special_tokens=False)
@@ -152,10 +152,7 @@ class HFEngine(Engine):
         return ids, padded["input_ids"].to(lm.device), padded["attention_mask"].to(lm.device)
 
     def _generate_kwargs(self, requests: list[GenerationRequest]) -> dict[str, Any]:
-        r = requests[0]
-        if any((x.max_new_tokens, x.ignore_eos, x.temperature, x.top_p, x.top_k) !=
-               (r.max_new_tokens, r.ignore_eos, r.temperature, r.top_p, r.top_k) for x in requests):
-            raise ConfigError("a batch must share max_new_tokens, ignore_eos and sampling settings")
+        r = batch_settings(requests)
         tok = self._need().tokenizer
         kw: dict[str, Any] = {"max_new_tokens": r.max_new_tokens, "pad_token_id": tok.pad_token_id}
         if r.ignore_eos:

@@ -20,6 +20,7 @@ from mm_orch.engines.base import (
     RequestRecord,
     TokenCallback,
     now_ns,
+    require_loaded,
 )
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.monitor import memory
@@ -112,13 +113,12 @@ class OpenAIEngine(Engine):
         return body
 
     def stream(self, request: GenerationRequest, on_token: TokenCallback | None = None) -> RequestRecord:
-        if self.client is None:
-            raise EngineError(self.name, "load() was not called")
+        client = require_loaded(self, self.client)
         rec = RequestRecord(start_ns=now_ns())
         texts: list[str] = []
         usage: dict[str, Any] = {}
         try:
-            with self.client.stream("POST", "/completions", json=self._body(request)) as r:
+            with client.stream("POST", "/completions", json=self._body(request)) as r:
                 if r.status_code >= 400:
                     r.read()
                     raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")

@@ -29,6 +29,7 @@ from mm_orch.engines.base import (
     RequestRecord,
     TokenCallback,
     now_ns,
+    require_loaded,
 )
 from mm_orch.engines.hf import kv_layout
 from mm_orch.engines.vllm_memory import engine_core_gpu_gb, kv_cache_info, weights_info
@@ -184,9 +185,7 @@ class VLLMEngine(Engine):
 
     # -- tokens --------------------------------------------------------------------------------
     def _need(self):
-        if self.llm is None:
-            raise EngineError(self.name, "load() was not called")
-        return self.llm
+        return require_loaded(self, self.llm)
 
     def encode(self, text: str) -> list[int]:
         return self._need().get_tokenizer().encode(text, add_special_tokens=False)

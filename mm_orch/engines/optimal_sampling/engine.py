@@ -18,7 +18,9 @@ from mm_orch.engines.base import (
     ModelInfo,
     RequestRecord,
     TokenCallback,
+    batch_settings,
     now_ns,
+    require_loaded,
 )
 from mm_orch.engines.optimal_sampling.decoder import DecodeResult
 from mm_orch.engines.optimal_sampling.facade import OptimalSamplingV1, decode_text, row_seeds
@@ -105,9 +107,7 @@ class DualEngine(Engine):
         memory.free_memory()
 
     def _need(self) -> OptimalSamplingV1:
-        if self.sampler is None:
-            raise EngineError(self.name, "load() was not called")
-        return self.sampler
+        return require_loaded(self, self.sampler)
 
     # -- tokens --------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -135,10 +135,7 @@ class DualEngine(Engine):
         return t_ids, th_ids
 
     def _params(self, requests: list[GenerationRequest]) -> StepParams:
-        r = requests[0]
-        if any((x.max_new_tokens, x.ignore_eos, x.temperature, x.top_p, x.top_k) !=
-               (r.max_new_tokens, r.ignore_eos, r.temperature, r.top_p, r.top_k) for x in requests):
-            raise ConfigError("a batch must share max_new_tokens, ignore_eos and sampling settings")
+        r = batch_settings(requests)
         return self._need().params(r.max_new_tokens, r.temperature, r.top_p, r.top_k, self.mode,
                                    stop_at_eos=not r.ignore_eos)
 
