@@ -74,6 +74,18 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
         assert message in lines[0]
 
 
+def test_serving_on_a_taken_port_is_one_line_and_exit_2():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = cli("--serve", "--port", str(port))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [f"mm_orch: error: cannot serve on 127.0.0.1:{port}: Address already in use"]
+
+
 def test_list_models(tmp_path):
     r = cli("--list-models")
     assert r.returncode == 0 and "qwen2.5-3b" in r.stdout and "Qwen/Qwen2.5-3B-Instruct" in r.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import IO
 
@@ -38,23 +39,35 @@ def _lock_data_dir(path: Path) -> IO:
     return handle
 
 
-def check_address(host: str, port: int) -> None:
-    """Refuse a port outside 1..65535 or a host that cannot be bound, before anything starts."""
-    import socket
-
+def bind_address(host: str, port: int) -> socket.socket:
+    """The listening socket for host:port, bound before anything starts: a bad port or a host that cannot
+    be bound is a one-line error, and no other process can take the port between the check and serving."""
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port}: a port must be between 1 and 65535")
+    sock = None
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as e:
+        if sock is not None:
+            sock.close()
         raise ConfigError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    return sock
 
 
 def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
-    check_address(host, port)
+    sock = bind_address(host, port)
+    try:
+        _serve_on(sock, config_path, host, port)
+    finally:
+        sock.close()
+    return 0
+
+
+def _serve_on(sock: socket.socket, config_path: str | None, host: str, port: int) -> None:
     try:
         import uvicorn
 
@@ -71,7 +84,9 @@ def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) ->
     folder = data_dir()
     lock = _lock_data_dir(folder)
     try:
-        uvicorn.run(create_app(cfg, folder, token), host=host, port=port, log_level="info")
+        config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
+        shown = f"[{host}]" if ":" in host else host
+        log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
+        uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address
     finally:
         lock.close()
-    return 0
