@@ -83,7 +83,8 @@ def test_serving_on_a_taken_port_is_one_line_and_exit_2():
         port = taken.getsockname()[1]
         r = cli("--serve", "--port", str(port))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines() == [f"mm_orch: error: cannot serve on 127.0.0.1:{port}: Address already in use"]
+    expected = f"mm_orch: error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert r.stderr.strip().splitlines() == [expected]
 
 
 def test_list_models(tmp_path):
