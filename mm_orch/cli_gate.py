@@ -68,6 +68,10 @@ def preflight(a: argparse.Namespace, cfg: Config) -> dict[str, Any] | None:
 
 
 def check_env(baseline: dict[str, Any], current: dict[str, Any], a: argparse.Namespace) -> None:
+    was, now = baseline.get("model_name"), current.get("model_name")
+    if was and now and was != now:  # another model is another experiment, not another environment
+        raise ConfigError(f"baseline {a.baseline} measured model '{was}', this run measures '{now}': a gate "
+                          "compares a model with its own earlier run (--compare puts reports side by side)")
     hard, _ = env_differences(baseline, current)
     if hard and not a.allow_env_mismatch:
         raise ConfigError(f"baseline {a.baseline} is from another environment ({'; '.join(hard)}); "

@@ -82,6 +82,17 @@ def test_failing_gate_exits_1_with_regression_table(base_run):
     assert "## Baseline gate: FAILED (2 regression(s))" in md
 
 
+def test_a_baseline_of_another_model_is_refused_even_with_allow_env_mismatch(base_run):
+    d, report = base_run
+    other = json.loads(report.read_text())
+    other["model_name"] = "gpt2"
+    (d / "gpt2.json").write_text(json.dumps(other))
+    r = cli("--benchmark", "--config", str(d / "quick.yaml"), "--baseline", str(d / "gpt2.json"),
+            "--allow-env-mismatch")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert f"baseline {d / 'gpt2.json'} measured model 'gpt2', this run measures 'tiny-qwen2'" in r.stderr
+
+
 def test_compare_prints_and_writes_markdown(base_run, tmp_path):
     d, report = base_run
     other = json.loads(report.read_text())
