@@ -52,8 +52,9 @@ def test_throughput_modes(hf_engine):
     conc = bench.measure_concurrent(engine=hf_engine, prompts=PROMPTS, num_concurrent=3)
     assert conc.metrics.completed >= 2 and conc.serialized  # HF serves one request at a time
     # each request waits for the two other clients' requests, and that wait is part of its TTFT
+    # (medians: one stalled request on a busy 2-core machine must not decide the comparison)
     c = conc.metrics
-    assert c.ttft_ms.mean > 0.5 * c.e2e_latency_ms.mean and m.ttft_ms.mean < 0.5 * m.e2e_latency_ms.mean
+    assert c.ttft_ms.median > 0.5 * c.e2e_latency_ms.median and m.ttft_ms.median < 0.5 * m.e2e_latency_ms.median
     batch = bench.measure_batch(engine=hf_engine, prompts=PROMPTS, batch_size=4)
     assert batch.metrics.completed % 4 == 0 and batch.metrics.output_tokens == 6 * batch.metrics.completed
     assert batch.total_tokens_per_second > batch.tokens_per_second
