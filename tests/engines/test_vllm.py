@@ -75,6 +75,22 @@ def test_concurrent_streams_overlap(engine):
     assert max(r.token_times_ns[0] for r in recs) < min(r.token_times_ns[-1] for r in recs)
 
 
+def test_a_request_joins_a_running_stream_without_waiting_for_it(engine):
+    """A caller must be able to queue while the step loop runs (it once starved until the others finished)."""
+    vocab = engine.vocab_token_ids()
+    streaming = threading.Event()
+    long: list = []
+    t = threading.Thread(target=lambda: long.append(engine.stream(
+        _req(vocab[:20], 600), on_token=lambda tok, at: streaming.set())))
+    t.start()
+    assert streaming.wait(60)
+    short = [engine.stream(_req(vocab[k:k + 10], 2)) for k in range(20)]
+    t.join(timeout=120)
+    assert long and long[0].success and long[0].output_tokens == 600
+    assert all(r.success for r in short)
+    assert max(r.end_ns for r in short) < long[0].end_ns
+
+
 def test_memory_is_reported_as_preallocated(engine):
     extra = engine.info.extra
     kv = extra["kv_cache"]
