@@ -59,34 +59,27 @@ def bind_address(host: str, port: int) -> socket.socket:
 
 
 def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
-    sock = bind_address(host, port)
-    try:
-        _serve_on(sock, config_path, host, port)
-    finally:
-        sock.close()
+    with bind_address(host, port) as sock:
+        try:
+            import uvicorn
+
+            from mm_orch.api.app import create_app
+        except ImportError as e:
+            raise ConfigError(f"the API needs its extra: pip install 'mm_orch[api]' ({e})") from None
+        cfg = load_config(config_path)
+        pkg_log = logging.getLogger("mm_orch")
+        if pkg_log.getEffectiveLevel() > logging.INFO:  # job events are the service's log
+            pkg_log.setLevel(logging.INFO)
+        token = os.environ.get(TOKEN_ENV) or None
+        if token is None and host not in LOOPBACK:
+            log.warning("serving on %s without %s: anyone who reaches this port can run jobs", host, TOKEN_ENV)
+        folder = data_dir()
+        lock = _lock_data_dir(folder)
+        try:
+            config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
+            shown = f"[{host}]" if ":" in host else host
+            log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
+            uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address
+        finally:
+            lock.close()
     return 0
-
-
-def _serve_on(sock: socket.socket, config_path: str | None, host: str, port: int) -> None:
-    try:
-        import uvicorn
-
-        from mm_orch.api.app import create_app
-    except ImportError as e:
-        raise ConfigError(f"the API needs its extra: pip install 'mm_orch[api]' ({e})") from None
-    cfg = load_config(config_path)
-    pkg_log = logging.getLogger("mm_orch")
-    if pkg_log.getEffectiveLevel() > logging.INFO:  # job events are the service's log
-        pkg_log.setLevel(logging.INFO)
-    token = os.environ.get(TOKEN_ENV) or None
-    if token is None and host not in LOOPBACK:
-        log.warning("serving on %s without %s: anyone who reaches this port can run jobs", host, TOKEN_ENV)
-    folder = data_dir()
-    lock = _lock_data_dir(folder)
-    try:
-        config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
-        shown = f"[{host}]" if ":" in host else host
-        log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
-        uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address
-    finally:
-        lock.close()
