@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="run the HTTP job service (needs the api extra)")
     p.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="--serve: port (default 8000)")
+    p.add_argument("--allow-no-auth", action="store_true",
+                   help="--serve: allow a non-loopback --host without MM_ORCH_API_TOKEN (refused otherwise)")
     p.add_argument("--model", default="tiny-qwen2", help="alias or local Hugging Face folder (default tiny-qwen2)")
     p.add_argument("--engine", help="engine name (hf, vllm, dual, ...); default from the config")
     p.add_argument("--config", help="YAML config (default config/benchmark.yaml)")
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.serve:
             from mm_orch.api.server import serve
 
-            return serve(a.config, a.host, a.port)
+            return serve(a.config, a.host, a.port, a.allow_no_auth)
         if not a.benchmark:
             raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
         return run_cli(a)
