@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from mm_orch import __version__, cli_gate
@@ -92,13 +91,9 @@ def _quiet_libraries(verbose: bool) -> None:
     if not verbose:  # their start-up chatter buries the summary; -v brings it back
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    # through the environment: importing transformers here costs seconds before a bad flag is even reported
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def run_cli(a: argparse.Namespace) -> int:
@@ -109,14 +104,15 @@ def run_cli(a: argparse.Namespace) -> int:
     from mm_orch.benchmark.workloads import load_prompt_file
     from mm_orch.cli_output import RichProgress, summary_table, validation_table
     from mm_orch.config import apply_overrides, load_config
+    from mm_orch.io import check_writable_dir, check_writable_file
 
     console = Console(stderr=True)
     cfg = load_config(a.config)
     cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a), source="command line")
     baseline = cli_gate.preflight(a, cfg)
-    out_dir = Path(cfg.benchmark.report.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():  # found now, not after minutes of measuring
-        raise ConfigError(f"--benchmark-output {out_dir}: exists and is not a folder")
+    check_writable_dir(cfg.benchmark.report.output_dir, "--benchmark-output")  # now, not after minutes of measuring
+    if a.junit_xml:
+        check_writable_file(a.junit_xml, "--junit-xml")
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
     prompts = load_prompt_file(a.prompts) if a.prompts else None
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)

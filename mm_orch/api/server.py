@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import IO
 
 from mm_orch.api.auth import TOKEN_ENV
+from mm_orch.api.store import JobStore
 from mm_orch.config import load_config
 from mm_orch.errors import ConfigError
+from mm_orch.io import check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +84,8 @@ def api_token(host: str, allow_no_auth: bool = False) -> str | None:
 
 
 def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False) -> int:
-    token = api_token(host, allow_no_auth)
     with bind_address(host, port) as sock:
+        token = api_token(host, allow_no_auth)
         try:
             import uvicorn
 
@@ -94,9 +96,10 @@ def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, al
         pkg_log = logging.getLogger("mm_orch")
         if pkg_log.getEffectiveLevel() > logging.INFO:  # job events are the service's log
             pkg_log.setLevel(logging.INFO)
-        folder = data_dir()
+        folder = check_writable_dir(data_dir(), DATA_DIR_ENV)
         lock = _lock_data_dir(folder)
         try:
+            JobStore(folder).close()  # a corrupt jobs database: one line now, not a traceback from the app's startup
             config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
             shown = f"[{host}]" if ":" in host else host
             log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
