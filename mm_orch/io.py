@@ -32,11 +32,15 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     return path
 
 
-def read_user_file(path: str | Path, what: str) -> str:
-    """A user-named text file, or a one-line ConfigError naming what it was meant to be and the path."""
+def read_user_file(path: str | Path, what: str, max_bytes: int | None = None) -> str:
+    """A user-named text file, or a one-line ConfigError naming what it was meant to be and the path.
+
+    With max_bytes the size is checked (stat) before reading: a huge file is refused, not read whole."""
     from mm_orch.errors import ConfigError
 
     try:
+        if max_bytes is not None and (size := Path(path).stat().st_size) > max_bytes:
+            raise ConfigError(f"{what} {path}: {size} bytes is more than the {max_bytes} bytes accepted")
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None

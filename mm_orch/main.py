@@ -99,6 +99,7 @@ def _quiet_libraries(verbose: bool) -> None:
 def run_cli(a: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from mm_orch.benchmark.fit import check_before_load
     from mm_orch.benchmark.report import failed_phases
     from mm_orch.benchmark.reporter import BenchmarkReporter
     from mm_orch.benchmark.workloads import load_prompt_file
@@ -115,6 +116,7 @@ def run_cli(a: argparse.Namespace) -> int:
         check_writable_file(a.junit_xml, "--junit-xml")
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
     prompts = load_prompt_file(a.prompts) if a.prompts else None
+    check_before_load(cfg, a.model, tests, prompts, "--prompts" if prompts else "test_prompts")
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
     with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
         report = cli_gate.measure(a, cfg, tests, prompts, progress)

@@ -8,6 +8,7 @@ Model names must be registered aliases.
 from __future__ import annotations
 
 from mm_orch.api.schemas import BenchmarkRequest
+from mm_orch.benchmark.fit import check_before_load
 from mm_orch.config import ApiSettings, Config, apply_overrides
 from mm_orch.engines.base import engine_names
 from mm_orch.errors import ConfigError, ModelNotFoundError
@@ -104,4 +105,5 @@ def build_job_config(req: BenchmarkRequest, base: Config) -> Config:
     check_caps(cfg, base.api)
     if not cfg.test_prompts.all():
         raise ConfigError("overrides.test_prompts: no prompts left (short, medium and long are all empty)")
+    check_before_load(cfg, req.model_name, req.test_types)
     return cfg

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from mm_orch.benchmark.fit import check_loaded
 from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
@@ -78,21 +79,6 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     return throughput_section(results)
 
 
-def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
-    """Synthetic prompts plus their outputs must fit the model's context: say so before measuring."""
-    lat, mem = cfg.benchmark.latency, cfg.benchmark.memory
-    needs = []
-    if "latency" in tests and lat.input_lengths and lat.output_lengths:
-        needs.append(("benchmark.latency.input_lengths", max(lat.input_lengths), max(lat.output_lengths)))
-    if "memory" in tests:
-        needs.append(("benchmark.latency.input_lengths (the memory test's prompt)",
-                      max(lat.input_lengths or [128]), mem.output_length))
-    for key, n_in, n_out in needs:
-        if info.max_context and n_in + n_out > info.max_context:
-            raise ConfigError(f"{key}: {n_in} prompt + {n_out} output tokens exceed {info.name}'s context of "
-                              f"{info.max_context} tokens")
-
-
 def _config_that_ran(cfg: Config, model_name: str, tests: list[str], prompts: list[str]) -> dict[str, Any]:
     return {"model_name": model_name, "tests": tests, "engine": cfg.engine.model_dump(),
             "benchmark": cfg.benchmark.model_dump(), "prompts": prompts,
@@ -114,7 +100,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
                                      ).measure_engine_load(engine, resolve_device(cfg.engine.device))
-        _check_context(cfg, tests, info)
+        check_loaded(cfg, tests, prompts, engine, info)
         if "memory" in tests:
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
         if "latency" in tests:
