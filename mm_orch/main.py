@@ -14,7 +14,7 @@ from typing import Any
 
 from mm_orch import __version__, cli_gate
 from mm_orch.config import TEST_TYPES
-from mm_orch.errors import ConfigError, EngineError, MmOrchError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 
 log = logging.getLogger("mm_orch")
 
@@ -118,8 +118,14 @@ def run_cli(a: argparse.Namespace) -> int:
     prompts = load_prompt_file(a.prompts) if a.prompts else None
     check_before_load(cfg, a.model, tests, prompts, "--prompts" if prompts else "test_prompts")
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
-    with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
-        report = cli_gate.measure(a, cfg, tests, prompts, progress)
+    try:
+        with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
+            report = cli_gate.measure(a, cfg, tests, prompts, progress)
+    except BenchmarkInterrupted as e:  # Ctrl-C: what finished is written (atomically), marked incomplete
+        if e.report is not None:
+            console.print(f"report (incomplete): {reporter.write(e.report, cfg.benchmark.report.format)}",
+                          soft_wrap=True)
+        raise
     try:
         gate = cli_gate.gate(a, cfg, report, baseline)
     except MmOrchError:  # e.g. the device that ran differs from the baseline's: keep the results anyway
