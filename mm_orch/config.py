@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+# A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
+_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+PACKAGED_CONFIG_PATH = Path(__file__).resolve().parent / "defaults" / "benchmark.yaml"
+DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else PACKAGED_CONFIG_PATH
 TEST_TYPES = ("latency", "memory", "throughput")
 
 

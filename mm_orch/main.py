@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from mm_orch import __version__, cli_gate
-from mm_orch.config import TEST_TYPES
+from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 
 log = logging.getLogger("mm_orch")
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--serve: allow a non-loopback --host without MM_ORCH_API_TOKEN (refused otherwise)")
     p.add_argument("--model", default="tiny-qwen2", help="alias or local Hugging Face folder (default tiny-qwen2)")
     p.add_argument("--engine", help="engine name (hf, vllm, dual, ...); default from the config")
-    p.add_argument("--config", help="YAML config (default config/benchmark.yaml)")
+    p.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG_PATH}, the source checkout's "
+                   "config/benchmark.yaml, or the copy installed inside the package)")
     p.add_argument("--tests", default=",".join(TEST_TYPES), help="comma list of latency,memory,throughput")
     p.add_argument("--prompts", help="prompt file (one per line, or a JSON list) replacing test_prompts")
     p.add_argument("--benchmark-output", help="report folder (default benchmark.report.output_dir)")
