@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+# A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
+_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+PACKAGED_CONFIG_PATH = Path(__file__).resolve().parent / "defaults" / "benchmark.yaml"
+DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else PACKAGED_CONFIG_PATH
 TEST_TYPES = ("latency", "memory", "throughput")
 
 
@@ -81,8 +84,13 @@ class Targets(Strict):
     min_single_request_tps: float | None = Field(None, description="throughput.single_request_tps >= this")
 
 
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flash_attention_4",
+                             "flex_attention"]
+
+
 class HFEngineSettings(Strict):
-    attn_implementation: str | None = Field(None, description="sdpa | eager | flash_attention_2; None = default")
+    # an enum, never a free string: Transformers would fetch and import a hub kernel repo named here
+    attn_implementation: AttnImplementation | None = Field(None, description="Attention kernel; None = default.")
     static_cache: bool = Field(False, description="Static KV cache + torch.compile (CUDA graphs) decode.")
     quantization: Literal["8bit", "4bit"] | None = Field(
         None, description="bitsandbytes weights: 8bit (LLM.int8()) or 4bit (NF4), CUDA or CPU; mm_orch[quant].")
@@ -165,6 +173,14 @@ class TestPrompts(Strict):
     medium: list[str] = []
     long: list[str] = []
 
+    @field_validator("short", "medium", "long")
+    @classmethod
+    def _not_blank(cls, v: list[str]) -> list[str]:
+        blank = [i for i, p in enumerate(v) if not p.strip()]
+        if blank:
+            raise ValueError(f"prompt {blank[0]} is empty; every test prompt needs text")
+        return v
+
     def all(self) -> list[str]:
         return [*self.short, *self.medium, *self.long]
 
@@ -229,6 +245,16 @@ class ApiSettings(Strict):
     max_prompts: int = Field(64, ge=1, description="Cap on the number of test prompts of a job.")
     max_prompt_chars: int = Field(20000, ge=1, description="Cap on the length of one test prompt (characters).")
     job_timeout_seconds: float = Field(3600.0, gt=0, description="A job running longer is killed and failed.")
+    allowed_base_urls: list[str] = Field([], description="OpenAI-compatible servers (engine.openai.base_url) a job "
+                                         "may call; empty = the openai engine is refused over HTTP.")
+
+    @field_validator("allowed_base_urls")
+    @classmethod
+    def _http_urls(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"'{bad[0]}' is not an http:// or https:// URL")
+        return [u.rstrip("/") for u in v]
 
 
 class Config(Strict):

@@ -30,3 +30,14 @@ class TargetCheckFailed(MmOrchError):
     """A target or baseline check failed (exit 1)."""
 
     exit_code = 1
+
+
+class BenchmarkInterrupted(MmOrchError):
+    """Ctrl-C during a run (exit 130); `report` holds the tests that finished, marked incomplete, or None."""
+
+    exit_code = 130
+
+    def __init__(self, report: dict | None, finished: list[str], missing: list[str]):
+        done = ", ".join(finished) or "no test"
+        super().__init__(f"interrupted: {done} finished; missing: {', '.join(missing)}")
+        self.report, self.finished, self.missing = report, finished, missing

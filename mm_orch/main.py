@@ -10,12 +10,11 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from mm_orch import __version__, cli_gate
-from mm_orch.config import TEST_TYPES
-from mm_orch.errors import ConfigError, EngineError, MmOrchError
+from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 
 log = logging.getLogger("mm_orch")
 
@@ -34,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true", help="run the HTTP job service (needs the api extra)")
     p.add_argument("--host", default="127.0.0.1", help="--serve: address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="--serve: port (default 8000)")
+    p.add_argument("--allow-no-auth", action="store_true",
+                   help="--serve: allow a non-loopback --host without MM_ORCH_API_TOKEN (refused otherwise)")
     p.add_argument("--model", default="tiny-qwen2", help="alias or local Hugging Face folder (default tiny-qwen2)")
     p.add_argument("--engine", help="engine name (hf, vllm, dual, ...); default from the config")
-    p.add_argument("--config", help="YAML config (default config/benchmark.yaml)")
+    p.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG_PATH}, the source checkout's "
+                   "config/benchmark.yaml, or the copy installed inside the package)")
     p.add_argument("--tests", default=",".join(TEST_TYPES), help="comma list of latency,memory,throughput")
     p.add_argument("--prompts", help="prompt file (one per line, or a JSON list) replacing test_prompts")
     p.add_argument("--benchmark-output", help="report folder (default benchmark.report.output_dir)")
@@ -90,36 +92,41 @@ def _quiet_libraries(verbose: bool) -> None:
     if not verbose:  # their start-up chatter buries the summary; -v brings it back
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
+    # through the environment: importing transformers here costs seconds before a bad flag is even reported
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def run_cli(a: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from mm_orch.benchmark.fit import check_before_load
     from mm_orch.benchmark.report import failed_phases
     from mm_orch.benchmark.reporter import BenchmarkReporter
     from mm_orch.benchmark.workloads import load_prompt_file
     from mm_orch.cli_output import RichProgress, summary_table, validation_table
     from mm_orch.config import apply_overrides, load_config
+    from mm_orch.io import check_writable_dir, check_writable_file
 
     console = Console(stderr=True)
     cfg = load_config(a.config)
     cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a), source="command line")
     baseline = cli_gate.preflight(a, cfg)
-    out_dir = Path(cfg.benchmark.report.output_dir)
-    if out_dir.exists() and not out_dir.is_dir():  # found now, not after minutes of measuring
-        raise ConfigError(f"--benchmark-output {out_dir}: exists and is not a folder")
+    check_writable_dir(cfg.benchmark.report.output_dir, "--benchmark-output")  # now, not after minutes of measuring
+    if a.junit_xml:
+        check_writable_file(a.junit_xml, "--junit-xml")
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
     prompts = load_prompt_file(a.prompts) if a.prompts else None
+    check_before_load(cfg, a.model, tests, prompts, "--prompts" if prompts else "test_prompts")
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
-    with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
-        report = cli_gate.measure(a, cfg, tests, prompts, progress)
+    try:
+        with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
+            report = cli_gate.measure(a, cfg, tests, prompts, progress)
+    except BenchmarkInterrupted as e:  # Ctrl-C: what finished is written (atomically), marked incomplete
+        if e.report is not None:
+            console.print(f"report (incomplete): {reporter.write(e.report, cfg.benchmark.report.format)}",
+                          soft_wrap=True)
+        raise
     try:
         gate = cli_gate.gate(a, cfg, report, baseline)
     except MmOrchError:  # e.g. the device that ran differs from the baseline's: keep the results anyway
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.serve:
             from mm_orch.api.server import serve
 
-            return serve(a.config, a.host, a.port)
+            return serve(a.config, a.host, a.port, a.allow_no_auth)
         if not a.benchmark:
             raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
         return run_cli(a)

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mm_orch.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "jobs.sqlite3"
@@ -37,6 +39,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
+
+
+class StoreCorrupt(ConfigError):
+    """The jobs database cannot be read (not SQLite, or damaged)."""
 
 
 class QueueFull(Exception):
@@ -88,7 +94,16 @@ class JobStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        try:
+            self._conn().executescript(_SCHEMA)
+            (check,) = self._conn().execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise StoreCorrupt(f"jobs database {self.path}: {e}; move it away to start with an empty job "
+                               "list") from None
+        if check != "ok":
+            self.close()
+            raise StoreCorrupt(f"jobs database {self.path} is damaged ({check}); move it away to start afresh")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

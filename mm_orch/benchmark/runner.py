@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from mm_orch.benchmark.fit import check_loaded
 from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
@@ -16,7 +17,7 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.benchmark.workloads import grid_scenarios, synthetic_prompt_ids
 from mm_orch.config import TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
-from mm_orch.errors import ConfigError, EngineError, MmOrchError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
 
@@ -78,21 +79,6 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     return throughput_section(results)
 
 
-def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
-    """Synthetic prompts plus their outputs must fit the model's context: say so before measuring."""
-    lat, mem = cfg.benchmark.latency, cfg.benchmark.memory
-    needs = []
-    if "latency" in tests and lat.input_lengths and lat.output_lengths:
-        needs.append(("benchmark.latency.input_lengths", max(lat.input_lengths), max(lat.output_lengths)))
-    if "memory" in tests:
-        needs.append(("benchmark.latency.input_lengths (the memory test's prompt)",
-                      max(lat.input_lengths or [128]), mem.output_length))
-    for key, n_in, n_out in needs:
-        if info.max_context and n_in + n_out > info.max_context:
-            raise ConfigError(f"{key}: {n_in} prompt + {n_out} output tokens exceed {info.name}'s context of "
-                              f"{info.max_context} tokens")
-
-
 def _config_that_ran(cfg: Config, model_name: str, tests: list[str], prompts: list[str]) -> dict[str, Any]:
     return {"model_name": model_name, "tests": tests, "engine": cfg.engine.model_dump(),
             "benchmark": cfg.benchmark.model_dump(), "prompts": prompts,
@@ -114,11 +100,13 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
                                      ).measure_engine_load(engine, resolve_device(cfg.engine.device))
-        _check_context(cfg, tests, info)
+        check_loaded(cfg, tests, prompts, engine, info)
         if "memory" in tests:
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
+            log.info("test memory finished")
         if "latency" in tests:
             sections["latency"] = _run_latency(engine, cfg, prompts, progress)
+            log.info("test latency finished")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
         if sections["memory"] is not None and info.device == "cuda":
@@ -128,14 +116,27 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         engine_stats = engine.stats()
     except MmOrchError:
         raise
+    except KeyboardInterrupt:  # Ctrl-C: keep the tests that finished
+        finished = [t for t in tests if sections[t] is not None]
+        partial = None
+        if finished:
+            partial = _report(cfg, model_name, tests, prompts, sections, info, {})
+            partial.update(incomplete=True, finished_tests=finished,
+                           missing_tests=[t for t in tests if t not in finished])
+        raise BenchmarkInterrupted(partial, finished, [t for t in tests if t not in finished]) from None
     except Exception as e:  # an engine bug or a device error: exit 3 naming the engine
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:
         engine.close()
+    return _report(cfg, model_name, tests, prompts, sections, info, engine_stats)
+
+
+def _report(cfg: Config, model_name: str, tests: list[str], prompts: list[str], sections: dict[str, dict | None],
+            info: ModelInfo, engine_stats: dict[str, Any]) -> dict[str, Any]:
     from mm_orch.monitor.system_info import collect_system_info
 
     report = assemble_report(
-        model_name, engine_name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
+        model_name, cfg.engine.name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
         system_info=collect_system_info() if cfg.benchmark.report.include_system_info else None,
         model_info=asdict(info), extra={"engine_stats": engine_stats})
     report["validation"] = validate_targets(model_name, report, cfg.targets.get(model_name)).model_dump()

@@ -53,6 +53,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
+        self.extra_args: list[str] = []
 
     def start(self) -> Server:
         env = {**os.environ, "MM_ORCH_DATA_DIR": str(self.data_dir)}
@@ -62,7 +63,7 @@ class Server:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mm_orch.main", "--serve", "--port", str(self.port), "--config",
-                 str(self.config)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+                 str(self.config), *self.extra_args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

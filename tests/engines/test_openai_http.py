@@ -7,7 +7,10 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.errors import ConfigError, EngineError
-from tests.engines.openai_mock_server import MockServer
+
+pytest.importorskip("fastapi", reason="the mock OpenAI server needs the api extra")
+pytest.importorskip("uvicorn", reason="the mock OpenAI server needs the api extra")
+from tests.engines.openai_mock_server import MockServer  # noqa: E402 - after the optional-dependency skips
 
 TTFT_MS, ITL_MS = 80.0, 20.0
 
