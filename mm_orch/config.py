@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -102,8 +102,9 @@ class VLLMCompilationSettings(Strict):
     fuse_allreduce_rms: bool | None = Field(None, description="vLLM's all-reduce + RMSNorm fusion pass. "
                                             "False is needed for tensor parallel 2 with vLLM 0.26 on the H200s "
                                             "here (else an illegal memory access at start-up); None = vLLM's.")
-    cudagraph_capture_sizes: list[int] | None = Field(None, description="Batch sizes to capture CUDA graphs "
-                                                      "for; fewer sizes start faster. None = vLLM's list.")
+    cudagraph_capture_sizes: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None, max_length=64, description="Batch sizes to capture CUDA graphs for; fewer sizes start faster. "
+        "None = vLLM's list.")
 
     def vllm_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
