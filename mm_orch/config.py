@@ -202,6 +202,8 @@ class ApiSettings(Strict):
     max_prompts: int = Field(64, ge=1, description="Cap on the number of test prompts of a job.")
     max_prompt_chars: int = Field(20000, ge=1, description="Cap on the length of one test prompt (characters).")
     job_timeout_seconds: float = Field(3600.0, gt=0, description="A job running longer is killed and failed.")
+    slots: int | None = Field(None, ge=1, le=1024, description="Jobs running at once; null: one per visible GPU "
+                              "(one on a CPU-only machine; with --executor ray, the cluster's GPUs or nodes).")
 
 
 class Config(Strict):

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mm_orch.api.auth import TOKEN_ENV
 from mm_orch.config import load_config
@@ -58,7 +58,8 @@ def bind_address(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
+def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, ray: Any = None) -> int:
+    """ray: a connected RayCluster to run the jobs on (--executor ray), else local child processes."""
     with bind_address(host, port) as sock:
         try:
             import uvicorn
@@ -76,7 +77,7 @@ def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) ->
         folder = data_dir()
         lock = _lock_data_dir(folder)
         try:
-            config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
+            config = uvicorn.Config(create_app(cfg, folder, token, ray), log_level="info")
             shown = f"[{host}]" if ":" in host else host
             log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
             uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address
