@@ -172,7 +172,8 @@ def run_jobs(a: argparse.Namespace, overrides: dict[str, Any]) -> int:
     finally:
         if cluster:
             cluster.close()
-    console.print(_table(rows))
+    wide = console if console.is_terminal else Console(stderr=True, width=max(console.width, 200))
+    wide.print(_table(rows))  # CI logs: paths not squeezed into 80 columns
     failed = [out.exit_code for _, out, _ in rows if out.error is not None]
     if failed:
         return max(failed)

@@ -51,8 +51,8 @@ class RayCluster:
     """A connection to a Ray cluster for this process; close() disconnects (and stops a local cluster)."""
 
     def __init__(self, address: str | None = None, num_cpus: float = 1.0):
-        self.ray = import_ray()
         self.address = resolve_address(address)
+        self.ray = import_ray()
         self.num_cpus = num_cpus
         package = str(Path(__file__).resolve().parents[1])
         try:
