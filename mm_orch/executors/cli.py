@@ -41,7 +41,9 @@ def _split(value: str | None) -> list[str]:
 
 
 def is_multi(a: argparse.Namespace) -> bool:
-    return a.executor == "ray" or len(_split(a.model)) > 1 or len(_split(a.engine)) > 1
+    """This command is for run_jobs (which also refuses its flags where they do not apply)."""
+    return (a.executor == "ray" or len(_split(a.model)) > 1 or len(_split(a.engine)) > 1
+            or bool(a.ray_address) or a.gpus is not None)
 
 
 def _check_flags(a: argparse.Namespace) -> None:
@@ -51,9 +53,10 @@ def _check_flags(a: argparse.Namespace) -> None:
         raise ConfigError(f"--gpus must be >= 0, got {a.gpus}")
     if a.ray_num_cpus <= 0:
         raise ConfigError(f"--ray-num-cpus must be > 0, got {a.ray_num_cpus:g}")
+    many = a.executor == "ray" or len(_split(a.model)) > 1 or len(_split(a.engine)) > 1
     single = [f for f, on in (("--baseline", a.baseline), ("--repeat", a.repeat != 1), ("--junit-xml", a.junit_xml))
               if on]
-    if single and is_multi(a):
+    if single and many:
         raise ConfigError(f"{single[0]} gates one model on one engine in this process: not with several "
                           "models/engines or --executor ray")
 
