@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,10 @@ def two_slots(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("slots_config") / "server.yaml"
     path.write_text(SERVER_YAML.replace("api: {max_queue: 3,", "api: {slots: 2, max_queue: 3,"))
     return path
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -53,10 +58,11 @@ def test_two_jobs_overlap_on_two_slots_and_a_third_waits(tmp_path, two_slots):
             assert job["status"] == "succeeded", job["error"]
             assert job["gpus"] == 0 and job["devices"] is None  # a CPU-only server
             log.info("job %s: started %s finished %s", j[:8], job["started_at"], job["finished_at"])
+        (a0, a1), (b0, b1), (t0, _) = ((_at(jobs[j]["started_at"]), _at(jobs[j]["finished_at"])) for j in (a, b, third))
+        assert max(a0, b0) < min(a1, b1), "the two jobs did not run at the same time"
+        log.info("overlap: %.2f s", (min(a1, b1) - max(a0, b0)).total_seconds())
+        assert t0 >= min(a1, b1), "the third job did not wait for a free slot"
         ja, jb, j3 = jobs[a], jobs[b], jobs[third]
-        # ISO 8601 UTC strings of one format compare as times
-        assert max(ja["started_at"], jb["started_at"]) < min(ja["finished_at"], jb["finished_at"]), "no overlap"
-        assert j3["started_at"] >= min(ja["finished_at"], jb["finished_at"]), "the third job did not wait"
         for job in (ja, jb):
             assert job["result"]["throughput"]["single_request_tps"] > 0
         assert j3["result"]["latency"]["ttft_ms"] > 0
