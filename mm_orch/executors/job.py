@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -53,4 +54,5 @@ def run_job_spec(spec: JobSpec) -> JobOutcome:
     except MmOrchError as e:
         log.error("job %s failed: %s", spec.label, e)
         return JobOutcome(error=str(e), exit_code=e.exit_code, node=node)
-    return JobOutcome(report=report, node=node)
+    # as the JSON report file holds it (the writer's default=str too), so it crosses to the caller intact
+    return JobOutcome(report=json.loads(json.dumps(report, default=str)), node=node)
