@@ -61,10 +61,11 @@ def test_job_service_runs_jobs_as_ray_tasks(ray_head, tmp_path):
             assert r.status_code == 422
             assert r.json()["detail"] == "gpus: 1 GPU(s) asked, but this server (ray executor) has no GPUs"
             slow = c.post("/api/benchmark", json=SLOW_JOB).json()["job_id"]
-            fast = c.post("/api/benchmark", json=FAST_JOB).json()["job_id"]
+            fast = c.post("/api/benchmark", json={**FAST_JOB, "test_types": ["latency", "throughput"]}).json()["job_id"]
             done = wait_for(c, fast, {"succeeded", "failed"}, timeout=240)
             assert done["status"] == "succeeded", done["error"]
             assert done["result"]["latency"]["ttft_ms"] > 0 and done["result"]["latency"]["tokens_per_second"] > 0
+            assert done["result"]["throughput"]["single_request_tps"] > 0
             assert (srv.data_dir / "reports" / f"{fast}.json").is_file()  # written by the server, not the node
             assert c.get(f"/api/benchmark/{slow}").json()["status"] == "running"
             assert c.delete(f"/api/benchmark/{slow}").json()["status"] == "cancelled"
