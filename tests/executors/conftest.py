@@ -17,9 +17,9 @@ from tests.api.conftest import free_port
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head():
-    """The address of a one-node Ray cluster with 2 CPUs, started for this test session."""
+    """The address of a one-node Ray cluster with 2 CPUs, for one test module (stopped after it)."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'mm_orch[ray]')")
     exe = shutil.which("ray")
     if exe is None:
