@@ -257,6 +257,9 @@ class ApiSettings(Strict):
             raise ValueError(f"'{bad[0]}' is not an http:// or https:// URL")
         return [u.rstrip("/") for u in v]
 
+    slots: int | None = Field(None, ge=1, le=1024, description="Jobs running at once; null: one per visible GPU "
+                              "(one on a CPU-only machine; with --executor ray, the cluster's GPUs or nodes).")
+
 
 class Config(Strict):
     benchmark: BenchmarkSettings = BenchmarkSettings()

@@ -15,6 +15,7 @@ from typing import Any
 from mm_orch import __version__, cli_gate
 from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
+from mm_orch.executors import cli as executors_cli
 
 log = logging.getLogger("mm_orch")
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     cli_gate.add_arguments(p)
+    executors_cli.add_arguments(p)
     return p
 
 
@@ -176,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.serve:
             from mm_orch.api.server import serve
 
-            return serve(a.config, a.host, a.port, a.allow_no_auth)
+            return serve(a.config, a.host, a.port, a.allow_no_auth, executors_cli.ray_for_serve(a))
         if not a.benchmark:
             raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
+        if executors_cli.is_multi(a):
+            return executors_cli.run_jobs(a, overrides_from_args(a) | cli_gate.gate_overrides(a))
         return run_cli(a)
     except MmOrchError as e:
         print(f"mm_orch: error: {e}", file=sys.stderr)

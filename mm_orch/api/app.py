@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from mm_orch.api.schemas import ErrorBody
 from mm_orch.api.store import JobStore
 from mm_orch.config import Config
 from mm_orch.errors import ConfigError
+from mm_orch.executors.ray_service import RayExecutor
 from mm_orch.models.registry import BUILTIN
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Benchmark jobs for LLM inference (latency, memory, throughput).
 
 POST /api/benchmark queues a job and answers 202 with its id; poll GET /api/benchmark/{job_id} until the
-status is succeeded (the report is in `result`), failed or cancelled. One job runs at a time, each in its
-own process. When the server has MM_ORCH_API_TOKEN set, send `Authorization: Bearer <token>`.
+status is succeeded (the report is in `result`), failed or cancelled. Jobs run in worker slots (api.slots:
+one per GPU by default), each in its own process pinned to its GPUs (or as a Ray task).
+When the server has MM_ORCH_API_TOKEN set, send `Authorization: Bearer <token>`.
 """
 
 
@@ -80,13 +83,15 @@ def _openapi_with_models(app: FastAPI, config: Config) -> Callable[[], dict]:
     return openapi
 
 
-def create_app(config: Config, data_dir: str | Path, api_token: str | None = None) -> FastAPI:
-    """The app; jobs live in data_dir. With api_token set every endpoint but /api/health needs it, the docs too."""
+def create_app(config: Config, data_dir: str | Path, api_token: str | None = None, ray: Any = None) -> FastAPI:
+    """The app; jobs live in data_dir. With api_token set every endpoint but /api/health needs it, the docs too.
+    With ray (a connected RayCluster) jobs run as Ray tasks, else in local child processes."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = JobStore(data_dir)
-        scheduler = Scheduler(store, config.api.job_timeout_seconds)
+        scheduler = Scheduler(store, config.api.job_timeout_seconds, config.api.slots,
+                              RayExecutor(store, ray) if ray is not None else None)
         scheduler.start()
         app.state.service = Service(config, store, scheduler)
         log.info("job service ready: data in %s, auth %s", store.data_dir, "on" if api_token else "off")

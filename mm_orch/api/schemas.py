@@ -111,6 +111,9 @@ class BenchmarkRequest(Body):
         None, description="Settings merged into the server config and validated like the YAML; bounded by "
                           "the server config's api caps.",
         examples=[{"benchmark": {"latency": {"test_runs": 1, "warmup_runs": 0}}}])
+    gpus: int | None = Field(
+        None, ge=0, le=1024, description="GPUs the job holds (pinned through CUDA_VISIBLE_DEVICES); default: "
+                                         "none on CPU, vLLM's tensor x pipeline parallel size, else one.")
 
     @model_validator(mode="before")
     @classmethod
@@ -148,6 +151,8 @@ class JobSummary(Body):
     started_at: datetime | None = Field(None, description="When the job started running (UTC).")
     finished_at: datetime | None = Field(None, description="When the job reached a final state (UTC).")
     error: str | None = Field(None, description="Why the job failed or was cancelled.")
+    gpus: int = Field(0, description="GPUs the job holds while it runs.")
+    devices: list[str] | None = Field(None, description="CUDA ids the job was pinned to (local executor).")
 
 
 class JobView(JobSummary):
@@ -167,7 +172,8 @@ class Health(Body):
     status: Literal["ok"] = Field("ok", description="Always 'ok' while the server answers.")
     version: str = Field(description="mm_orch version.")
     queued: int = Field(description="Jobs waiting to run.")
-    running: int = Field(description="Jobs running (0 or 1).")
+    running: int = Field(description="Jobs running (at most slots).")
+    slots: int = Field(description="Jobs that can run at once (api.slots).")
 
 
 class ErrorBody(Body):

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mm_orch.api.auth import TOKEN_ENV
 from mm_orch.api.store import JobStore
@@ -83,7 +83,9 @@ def api_token(host: str, allow_no_auth: bool = False) -> str | None:
     return token
 
 
-def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False) -> int:
+def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False,
+          ray: Any = None) -> int:
+    """ray: a connected RayCluster to run the jobs on (--executor ray), else local child processes."""
     with bind_address(host, port) as sock:
         token = api_token(host, allow_no_auth)
         try:
@@ -100,7 +102,7 @@ def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, al
         lock = _lock_data_dir(folder)
         try:
             JobStore(folder).close()  # a corrupt jobs database: one line now, not a traceback from the app's startup
-            config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
+            config = uvicorn.Config(create_app(cfg, folder, token, ray), log_level="info")
             shown = f"[{host}]" if ":" in host else host
             log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
             uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address
