@@ -59,8 +59,9 @@ class PlainProgress:
     def __enter__(self) -> PlainProgress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._finish()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # on an error the one-line message says it all
+            self._finish()
 
     def _finish(self) -> None:
         if self._name is not None:

@@ -188,6 +188,10 @@ class ThroughputSection(Section):
     """Typed points; the MuAI flat keys (single_request_tps, concurrent_4_rps, batch_8_tps, ...) are
     written from them by the serializer and dropped on reading."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"patternProperties": {
+        r"^(single_request_(tps|rps)|concurrent_[0-9]+_(rps|tps|serialized)|batch_[0-9]+_(tps|total_tps|efficiency))$":
+            {"type": ["number", "boolean", "null"], "description": "MuAI guide key, written from the points; "
+                                                                  "ignored when a report is read"}}})
     points: list[ThroughputPoint] = Field(description="One point per measured phase.")
     tokens_per_request: int = Field(description="Output tokens of each request.")
 
@@ -201,7 +205,7 @@ class ThroughputSection(Section):
         return data
 
     @model_serializer(mode="wrap")
-    def _with_guide_keys(self, handler: Any) -> dict[str, Any]:
+    def _with_guide_keys(self, handler: Any):  # no return annotation: the JSON schema stays the model's
         return guide_keys(self.points) | handler(self)
 
 

@@ -63,6 +63,13 @@ def test_json_round_trips_through_the_model_and_csv_reads_the_catalogue(report, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([jp.name, cp.name])  # no temp files left
 
 
+def test_written_json_satisfies_the_published_schema(report):
+    jsonschema = pytest.importorskip("jsonschema")
+    from mm_orch.benchmark.schema import Report
+
+    jsonschema.validate(json.loads(report_json(report)), Report.model_json_schema(mode="serialization"))
+
+
 def test_guide_keys_are_never_read_back(report):
     data = json.loads(report_json(report))
     data["throughput"]["single_request_tps"] = 1e9  # a hand-edited flat key is dropped, the point wins
