@@ -139,7 +139,8 @@ def test_config_layers_over_the_packaged_defaults(tmp_path):
     assert cfg.test_prompts.medium and cfg.benchmark.latency.warmup_runs == load_config().benchmark.latency.warmup_runs
     short.write_text("benchmark:\n  latency: {test_run: 2}\n")
     r = cli("--benchmark", "--config", str(short))
-    assert r.returncode == 2 and r.stderr.strip() == f"mm_orch: error: {short}:2: benchmark.latency.test_run: unknown key"
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"mm_orch: error: {short}:2: benchmark.latency.test_run: unknown key"
     r = cli("--benchmark", "--set", "benchmark.latency.test_runs=0")
     assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set benchmark.latency.test_runs=0: "
                                                       "benchmark.latency.test_runs: Input should be greater than or "

@@ -157,7 +157,8 @@ def test_different_workloads_are_listed_and_report_folders_ignored():
     base, now = make_report(), make_report()
     a = apply_overrides(Config(), {"benchmark": {"report": {"output_dir": "a"}}})
     b = apply_overrides(Config(), {"benchmark": {"latency": {"output_length": 32}, "report": {"output_dir": "b"}}})
-    base.config, now.config = run_config(a, "tiny-qwen2", ["latency"], None), run_config(b, "tiny-qwen2", ["latency"], None)
+    base.config = run_config(a, "tiny-qwen2", ["latency"], None)
+    now.config = run_config(b, "tiny-qwen2", ["latency"], None)
     assert workload_differences(base, now) == ["benchmark.latency.output_length: 100 -> 32"]
     now.config.prompts = ["another prompt"]
     assert workload_differences(base, now)[-1] == "prompts: ['What is the capital of France?'] -> ['another prompt']"
