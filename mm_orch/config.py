@@ -111,9 +111,20 @@ class EngineSettings(BaseModel):
                 raise ValidationError.from_exception_data("EngineSettings", [
                     {"type": "extra_forbidden", "loc": (key,), "input": value}])
             out[key] = _validate_section(key, known[key].settings, value)
-        for name, plugin in known.items():
-            out.setdefault(name, plugin.settings())
         return out
+
+    def __getattr__(self, name: str) -> Any:
+        """engine.<name> of a registered engine not given in the config: its defaults (not stored, so a
+        partial override, e.g. from the HTTP API, never carries every engine's defaults along)."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            from mm_orch.engines.registry import plugins
+
+            plugin = plugins().get(name)
+            if plugin is None:
+                raise
+            return plugin.settings()
 
     @model_validator(mode="after")
     def _quantization_is_hf_only(self) -> EngineSettings:
@@ -123,8 +134,8 @@ class EngineSettings(BaseModel):
         return self
 
     def section(self, name: str) -> BaseModel:
-        """The settings of one registered engine."""
-        return (self.model_extra or {})[name]
+        """The settings of one registered engine (its defaults where the config does not set them)."""
+        return getattr(self, name)
 
     def running(self) -> dict[str, Any]:
         """The common settings and the running engine's own section (what a report records)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mm_orch.benchmark import memory as mem
 from mm_orch.benchmark import metrics as m
 
 if TYPE_CHECKING:
@@ -112,13 +113,16 @@ def _latency_metrics() -> list[Metric]:
 
 
 def _memory_metrics() -> list[Metric]:
-    rows = (("model_load", "model load memory", "growth of the process (RSS) or allocator across loading"),
-            ("inference_delta", "inference memory delta", "peak during one request - reading before it"),
-            ("peak", "peak memory", "peak during one request (allocator peak on CUDA, 5 ms RSS samples on CPU)"),
+    rows = (("model_load", "model load memory", "growth of the process (RSS) or allocator across loading",
+             mem.MemoryBenchmark.measure_load),
+            ("inference_delta", "inference memory delta", "peak during one request - reading before it",
+             mem.MemoryBenchmark.measure_inference),
+            ("peak", "peak memory", "peak during one request (allocator peak on CUDA, 5 ms RSS samples on CPU)",
+             mem.MemoryBenchmark.measure_inference),
             ("kv_cache", "KV cache (measured request)",
-             "2 x layers x kv_heads x head_dim x dtype bytes x tokens, from the model config"))
-    return [Metric(f"memory.{k}_gb", label, "GiB", "lower", d, m.kv_cache_bytes if k == "kv_cache" else m.summarize,
-                   _memory(k), "memory", summary=True, first_run_only=True) for k, label, d in rows]
+             "2 x layers x kv_heads x head_dim x dtype bytes x tokens, from the model config", mem.kv_cache_gb))
+    return [Metric(f"memory.{k}_gb", label, "GiB", "lower", d, fn, _memory(k), "memory", summary=True,
+                   first_run_only=True) for k, label, d, fn in rows]
 
 
 def _throughput_metrics() -> list[Metric]:
@@ -189,3 +193,15 @@ def format_value(value: float | None, unit: str = "") -> str:
         return "n/a"
     text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
     return f"{text} {unit}" if unit and unit != "ratio" else text
+
+
+def markdown_table() -> str:
+    """The catalogue as a Markdown table (docs/report.md carries it; a test keeps the two in step)."""
+    rows = ["| key | unit | better | definition | computed by |", "| --- | --- | --- | --- | --- |"]
+    rows += [f"| `{x.key}` | {x.unit} | {x.direction} | {x.definition} | "
+             f"`{x.computed_by.__module__.rsplit('.', 1)[-1]}.{x.computed_by.__qualname__}` |" for x in CATALOGUE]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())  # noqa: T201  - a docs helper: python -m mm_orch.benchmark.catalogue

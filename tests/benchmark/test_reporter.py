@@ -145,3 +145,12 @@ def test_failed_phases_name_each_phase_with_its_first_error():
     assert failed_phases(r) == [
         {"phase": "latency in32_out32", "failed": 2, "completed": 3, "error": "RuntimeError: boom"},
         {"phase": "throughput concurrent 2", "failed": 5, "completed": 0, "error": "IndexError: x"}]
+
+
+def test_docs_carry_the_catalogue_as_it_is():
+    from pathlib import Path
+
+    from mm_orch.benchmark.catalogue import markdown_table
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "report.md"
+    assert markdown_table() in doc.read_text()
