@@ -30,6 +30,7 @@ class Slot:
     label: str
     owner: Any  # the pydantic object holding the value; None when that part was not measured
     field: str
+    names: dict[str, Any]  # the template's values: {"scenario": "in128_out64"}, {"level": 4}, or {}
 
     @property
     def value(self) -> float | None:
@@ -54,7 +55,7 @@ class Metric:
     first_run_only: bool = False  # --repeat keeps the first (cold) run's value (memory)
 
     def slot(self, report: Report, owner: Any, field: str, **names: Any) -> Slot:
-        return Slot(self, self.key.format(**names), self.label.format(**names), owner, field)
+        return Slot(self, self.key.format(**names), self.label.format(**names), owner, field, names)
 
 
 def _headline(dist: str, stat: str):

@@ -80,8 +80,7 @@ def _engine_stat_rows(stats: dict[str, Any]) -> list[list[Any]]:
     """Engine-specific counters (vLLM prefix cache, the dual engine's alpha...) as dot-keys; lists left out."""
     from mm_orch.benchmark.reporter import flatten
 
-    return [[k, v] for k, v in flatten(stats).items()
-            if not isinstance(v, str) or not v.startswith("[")]  # flatten() keeps lists as JSON strings
+    return [[k, v] for k, v in flatten(stats, lists=False).items()]
 
 
 def baseline_markdown(res: BaselineResult) -> str:

@@ -25,14 +25,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> dot-keys; lists are kept as JSON strings so every row has scalar cells."""
+def flatten(data: Any, prefix: str = "", lists: bool = True) -> dict[str, Any]:
+    """Nested dicts -> dot-keys; lists are kept as JSON strings (or left out) so every cell is a scalar."""
     out: dict[str, Any] = {}
     if isinstance(data, dict):
         for k, v in data.items():
-            out |= flatten(v, f"{prefix}{k}.")
+            out |= flatten(v, f"{prefix}{k}.", lists)
     elif isinstance(data, list):
-        out[prefix[:-1]] = json.dumps(data)
+        if lists:
+            out[prefix[:-1]] = json.dumps(data)
     else:
         out[prefix[:-1]] = data
     return out
@@ -44,12 +45,12 @@ def csv_rows(report: Report) -> list[dict[str, Any]]:
     base = {"model_name": report.model_name, "engine": report.engine, "timestamp": report.timestamp}
     context = flatten({"system_info": report.system_info.model_dump(mode="json") if report.system_info else None,
                        "model_info": report.model_info.model_dump(mode="json") if report.model_info else None})
-    cells = catalogue.slots(report)
-    summary = {f"{k} ({s.metric.unit})": s.value for k, s in cells.items() if "{scenario}" not in s.metric.key}
+    cells = catalogue.slots(report).values()
+    summary = {f"{s.key} ({s.metric.unit})": s.value for s in cells if "scenario" not in s.names}
     rows = [base | {"scenario": "summary"} | summary | context]
     for sc in report.latency.scenarios if report.latency else []:
-        mine = {f"{s.metric.key.replace('.{scenario}', '')} ({s.metric.unit})": s.value for k, s in cells.items()
-                if k.startswith(f"latency.scenarios.{sc.name}.")}
+        mine = {f"{s.metric.key.replace('.{scenario}', '')} ({s.metric.unit})": s.value for s in cells
+                if s.names.get("scenario") == sc.name}
         rows.append(base | {"scenario": sc.name, "input_length": sc.input_length,
                             "output_length": sc.output_length} | mine)
     return rows
