@@ -70,7 +70,7 @@ def parse_report(text: str, source: str) -> Report:
     try:
         if version in ("1.0", 1):
             try:
-                return Report.model_validate(convert_v1(data))
+                return _with_medians(Report.model_validate(convert_v1(data)))
             except (KeyError, TypeError, AttributeError) as e:
                 raise ConfigError(f"{source}: a schema 1 report that cannot be converted (missing {e}); "
                                   "re-run the benchmark to write schema 2") from None
@@ -83,6 +83,15 @@ def parse_report(text: str, source: str) -> Report:
         old = " (converted from schema 1)" if version in ("1.0", 1) else ""
         raise ConfigError(f"{source}: not a valid mm_orch report{old}: {'.'.join(map(str, first['loc']))}: "
                           f"{first['msg']}") from None
+
+
+def _with_medians(report: Report) -> Report:
+    """Schema 1 wrote --repeat medians over the flat keys only; put them where schema 2 keeps them."""
+    spread = report.repeat.metrics if report.repeat else {}
+    for key, slot in catalogue.slots(report).items():
+        if key in spread and slot.owner is not None:
+            slot.set(spread[key].median)
+    return report
 
 
 def load_report(path: str | Path) -> Report:
