@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mm_orch.engines.dual_plugin import OptimalSamplingSettings  # noqa: F401  - re-exported for old callers
 from mm_orch.errors import ConfigError
@@ -103,7 +104,10 @@ class EngineSettings(BaseModel):
         known = plugins()
         out = dict(data)
         if isinstance(out.get("name"), str) and out["name"] not in known:
-            raise ValueError(f"unknown engine '{out['name']}' (choose from {', '.join(known)})")
+            unknown = PydanticCustomError("unknown_engine", "unknown engine '{name}' (choose from {choices})",
+                                          {"name": out["name"], "choices": ", ".join(known)})
+            raise ValidationError.from_exception_data("EngineSettings", [
+                {"type": unknown, "loc": ("name",), "input": out["name"]}])
         for key, value in data.items():
             if key in cls.model_fields:
                 continue
