@@ -37,7 +37,8 @@ class BenchmarkInterrupted(MmOrchError):
 
     exit_code = 130
 
-    def __init__(self, report: dict | None, finished: list[str], missing: list[str]):
+    def __init__(self, report: object, finished: list[str], missing: list[str]):
         done = ", ".join(finished) or "no test"
         super().__init__(f"interrupted: {done} finished; missing: {', '.join(missing)}")
         self.report, self.finished, self.missing = report, finished, missing
+        self.path = None  # where the session wrote the partial report

@@ -107,16 +107,14 @@ def plan(a: argparse.Namespace, overrides: dict[str, Any], capacity: int, where:
 
 
 def _write(spec: JobSpec, out: JobOutcome, no_markdown: bool) -> Path | None:
-    from mm_orch.benchmark.markdown import write_markdown
-    from mm_orch.benchmark.reporter import BenchmarkReporter
+    """The report as a local run writes it (session.finish: warnings, report, Markdown and plots)."""
+    from mm_orch.benchmark.schema import Report
+    from mm_orch.benchmark.session import SessionOptions, finish
 
     if out.report is None:
         return None
-    rep = Config.model_validate(spec.config).benchmark.report
-    path = BenchmarkReporter(rep.output_dir, rep.include_system_info).write(out.report, rep.format)
-    if not no_markdown:
-        write_markdown(out.report, path)
-    return path
+    opts = SessionOptions(model_name=spec.model_name, tests=spec.tests, markdown=not no_markdown)
+    return finish(Config.model_validate(spec.config), opts, Report.model_validate(out.report), None).path
 
 
 def _run_local(specs: list[JobSpec], console: Console, done) -> None:

@@ -44,15 +44,18 @@ def run_job_spec(spec: JobSpec) -> JobOutcome:
     """Run one job in this process; project errors come back as data, with their exit code."""
     import socket
 
-    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.benchmark.progress import NullProgress
+    from mm_orch.benchmark.reporter import report_json
+    from mm_orch.benchmark.session import SessionOptions, measure
     from mm_orch.config import Config
     from mm_orch.errors import MmOrchError
 
     node = socket.gethostname()
-    try:
-        report = run_benchmark(Config.model_validate(spec.config), spec.model_name, spec.tests, spec.prompts)
+    try:  # measured and checked against targets here; the caller writes it (session.finish)
+        opts = SessionOptions(model_name=spec.model_name, tests=spec.tests, prompts=spec.prompts)
+        report = measure(Config.model_validate(spec.config), opts, NullProgress())
     except MmOrchError as e:
         log.error("job %s failed: %s", spec.label, e)
         return JobOutcome(error=str(e), exit_code=e.exit_code, node=node)
-    # as the JSON report file holds it (the writer's default=str too), so it crosses to the caller intact
-    return JobOutcome(report=json.loads(json.dumps(report, default=str)), node=node)
+    # as the JSON report file holds it, so it crosses to the caller intact and is read back through the model
+    return JobOutcome(report=json.loads(report_json(report)), node=node)

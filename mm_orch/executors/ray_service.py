@@ -32,14 +32,17 @@ class RayRun:
 
     def outcome(self) -> str | None:
         """Write the report and finish the job; else the reason it failed."""
-        from mm_orch.benchmark.reporter import BenchmarkReporter
+        from mm_orch.benchmark.schema import Report
+        from mm_orch.benchmark.session import SessionOptions, finish
+        from mm_orch.config import Config
 
         out = self.cluster.outcome(self.ref)
         if out.error is not None or out.report is None:
             return out.error or "the Ray task returned no report"
         path = report_path(self.store.data_dir, self.row.id)
-        include = bool(self.row.config.get("benchmark", {}).get("report", {}).get("include_system_info", True))
-        BenchmarkReporter(path.parent, include).write_json(out.report, path)
+        report = Report.model_validate(out.report)
+        opts = SessionOptions(model_name=report.model_name, report_path=path)  # its Markdown and plots beside it
+        finish(Config.model_validate(self.row.config), opts, report, None)
         if self.store.finish(self.row.id, "succeeded", result_path=str(path)):
             log.info("job %s: report from Ray node %s", self.row.id, out.node)
         return None
