@@ -109,7 +109,7 @@ def run_cli(a: argparse.Namespace) -> int:
             result = run_session(cfg, opts, progress)
     except BenchmarkInterrupted as e:  # Ctrl-C: the session wrote what finished (atomically), marked incomplete
         if e.path is not None:
-            out.print(f"report (incomplete): {e.path}", soft_wrap=True, highlight=False)
+            err.print(f"report (incomplete): {e.path}", soft_wrap=True, highlight=False)
         raise
     report = result.report
     out.print(summary_table(report))
