@@ -109,7 +109,9 @@ class OpenAIEngineSettings(Strict):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key, if any.")
     timeout_s: float = Field(600.0, gt=0, description="Per-request timeout in seconds.")
     tokenizer: str | None = Field(None, description="Local model alias/folder whose tokenizer builds exact-length "
-                                  "prompts; None = --model.")
+                                  "prompts and counts tokens when the server sends no usage; None = --model.")
+    endpoint: Literal["completions", "chat"] = Field("completions", description="/v1/completions or "
+                                                     "/v1/chat/completions.")
 
 
 class EngineSettings(Strict):

@@ -54,7 +54,7 @@ def test_errors_are_clear():
             OpenAIEngine("other", base_url=server.base_url).load()
         e = OpenAIEngine("mock", base_url=server.base_url, served_model="mock")
         e.load()
-        e.served_model = "gone"
+        e.settings.served_model = "gone"
         rec = e.stream(GenerationRequest(prompt="x", max_new_tokens=2))
         assert not rec.success and "HTTP 404" in rec.error
         e.close()
