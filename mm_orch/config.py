@@ -8,11 +8,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mm_orch.benchmark.schedule import ScheduleSpec
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
-TEST_TYPES = ("latency", "memory", "throughput")
+TEST_TYPES = ("latency", "memory", "throughput")  # what a plain --benchmark runs
+ALL_TEST_TYPES = (*TEST_TYPES, "load")  # load (open loop) runs when asked for
 
 
 class Strict(BaseModel):
@@ -57,6 +59,20 @@ class ThroughputSettings(Strict):
         return v
 
 
+class LoadSettings(ScheduleSpec):
+    """The open-loop `load` test (--tests load): a seeded arrival schedule, optionally capped in concurrency."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    max_concurrency: int | None = Field(None, ge=1, description="Most requests in flight; None = no cap.")
+    warmup_requests: int = Field(2, ge=0, description="Requests sent one by one before the schedule, not counted.")
+    workers: int | None = Field(None, ge=1, le=64, description="Client processes, each with its own event loop "
+                                "(openai engine); None = 1, or more when the calibrated ceiling of one loop is "
+                                "below request_rate.")
+    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (one "
+                                     "per request); None = the config's test prompts (or --prompts), cycled.")
+    output_length: int = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
+
+
 class ReportSettings(Strict):
     output_dir: str = "data/benchmarks"
     format: Literal["json", "csv"] = "json"
@@ -67,6 +83,7 @@ class BenchmarkSettings(Strict):
     latency: LatencySettings = LatencySettings()
     memory: MemorySettings = MemorySettings()
     throughput: ThroughputSettings = ThroughputSettings()
+    load: LoadSettings = LoadSettings()
     report: ReportSettings = ReportSettings()
 
 

@@ -156,6 +156,8 @@ class MockServer:
 
     def __init__(self, timing: MockTiming) -> None:
         self.timing, self.late = timing, Lateness()
+        self.ticker = _Ticker(self)
+        self._payloads: dict[tuple, bytes] = {}
 
     def route(self, method: str, path: str, headers: dict, body: bytes):
         t = self.timing
@@ -194,29 +196,36 @@ class MockServer:
         conn._write(_json_response(200, {"choices": [choice], **({"usage": u} if self.timing.usage else {})}))
 
     async def stream(self, conn: _Connection, p: _Plan, t_read: int) -> None:
-        t, late = self.timing, self.late
-        chat, n, n_in, usage = p.chat, p.n, p.n_in, p.usage
-        late.requests += 1
+        """Writes the head now; the ticker writes the events when due; returns when the stream is over."""
+        self.late.requests += 1
         conn._write(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
                                 "Cache-Control": "no-cache"}))
-        k = t.tokens_per_event
-        for j, first in enumerate(range(0, n, k)):
-            due = t_read + int((t.ttft_ms + j * k * t.itl_ms) * 1e6)
-            wait = (due - now_ns()) / 1e9
-            if wait > 0:
-                await asyncio.sleep(wait)
-            text = "".join(f" t{i}" for i in range(first, min(n, first + k)))
-            choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
-            sent = now_ns()
-            if not conn._write(_chunk(b"data: " + json.dumps({"choices": [choice]}).encode() + b"\n\n")):
-                return
-            late.every.append(sent - due)
-            if j == 0:
-                late.first.append(sent - due)
-        if usage:
-            u = {"prompt_tokens": n_in, "completion_tokens": n, "total_tokens": n_in + n}
-            conn._write(_chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n"))
-        conn._write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        st = _Stream(conn, p, t_read, asyncio.get_running_loop().create_future())
+        self.ticker.add(st, t_read + int(self.timing.ttft_ms * 1e6))
+        await st.done
+
+    def event(self, st: _Stream, due: int) -> int | None:
+        """Write st's next event (and the end of the stream after the last); the next due time or None."""
+        t, p, k = self.timing, st.plan, self.timing.tokens_per_event
+        first = st.j * k
+        key = (p.chat, first, min(p.n, first + k))
+        data = self._payloads.get(key)
+        if data is None:
+            data = self._payloads[key] = _event_bytes(*key)
+        sent = now_ns()
+        if not st.conn._write(data):
+            return None
+        self.late.every.append(sent - due)
+        if st.j == 0:
+            self.late.first.append(sent - due)
+        st.j += 1
+        if st.j * k < p.n:
+            return st.t_read + int((t.ttft_ms + st.j * k * t.itl_ms) * 1e6)
+        if p.usage:
+            u = {"prompt_tokens": p.n_in, "completion_tokens": p.n, "total_tokens": p.n_in + p.n}
+            st.conn._write(_chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n"))
+        st.conn._write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        return None
 
     async def run(self, host: str, port: int, ready=None) -> None:
         loop = asyncio.get_running_loop()
@@ -226,6 +235,65 @@ class MockServer:
             ready(bound)
         async with server:
             await server.serve_forever()
+
+
+@dataclass(slots=True)
+class _Stream:
+    conn: _Connection
+    plan: _Plan
+    t_read: int
+    done: asyncio.Future
+    j: int = 0  # next event
+
+
+class _Ticker:
+    """One timer for all streams: a heap of (due, stream); each wake-up writes every event now due.
+
+    One timer callback per due time instead of one sleeping coroutine per stream keeps the mock cheap
+    (and so on time) at hundreds of concurrent streams."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server, self.heap, self.seq = server, [], 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.armed = 0
+
+    def add(self, st: _Stream, due: int) -> None:
+        import heapq
+
+        self.seq += 1
+        heapq.heappush(self.heap, (due, self.seq, st))
+        if self.timer is None or due < self.armed:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.heap:
+            self.armed = self.heap[0][0]
+            self.timer = asyncio.get_running_loop().call_later(max(0.0, (self.armed - now_ns()) / 1e9), self._fire)
+
+    def _fire(self) -> None:
+        import heapq
+
+        self.timer = None
+        now = now_ns()
+        while self.heap and self.heap[0][0] <= now:
+            due, _, st = heapq.heappop(self.heap)
+            nxt = self.server.event(st, due)
+            if nxt is None:
+                if not st.done.done():
+                    st.done.set_result(None)
+            else:
+                self.seq += 1
+                heapq.heappush(self.heap, (nxt, self.seq, st))
+        self._arm()
+
+
+def _event_bytes(chat: bool, first: int, end: int) -> bytes:
+    text = "".join(f" t{i}" for i in range(first, end))
+    choice = f'{{"index":0,"delta":{{"content":"{text}"}}}}' if chat else f'{{"index":0,"text":"{text}"}}'
+    return _chunk(f'data: {{"choices":[{choice}]}}\n\n'.encode())
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -325,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     def ready(port: int) -> None:
         print(f"mock server listening on http://{a.host}:{port}/v1", flush=True)
 
-    loop = asyncio.new_event_loop()
+    try:  # cheaper per event, so the mock stays closer to its plan; its lateness is measured either way
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
     task = loop.create_task(MockServer(timing).run(a.host, a.port, ready))
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     loop.add_signal_handler(signal.SIGINT, task.cancel)

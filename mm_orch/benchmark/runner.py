@@ -14,7 +14,7 @@ from mm_orch.benchmark.report import assemble_report, latency_section, memory_se
 from mm_orch.benchmark.targets import validate_targets
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.benchmark.workloads import grid_scenarios, synthetic_prompt_ids
-from mm_orch.config import TEST_TYPES, Config
+from mm_orch.config import ALL_TEST_TYPES, TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def _check_tests(tests: Sequence[str]) -> list[str]:
-    bad = [t for t in tests if t not in TEST_TYPES]
+    bad = [t for t in tests if t not in ALL_TEST_TYPES]
     if bad or not tests:
-        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(TEST_TYPES)})")
-    return [t for t in TEST_TYPES if t in tests]  # memory first: its peak window starts clean
+        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(ALL_TEST_TYPES)})")
+    return [t for t in ALL_TEST_TYPES if t in tests]  # memory first: its peak window starts clean
 
 
 def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
@@ -78,6 +78,13 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     return throughput_section(results)
 
 
+def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict:
+    from mm_orch.benchmark.load_runner import run_load
+
+    result = run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
+    return result.model_dump(mode="json")
+
+
 def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
     """Synthetic prompts plus their outputs must fit the model's context: say so before measuring."""
     lat, mem = cfg.benchmark.latency, cfg.benchmark.memory
@@ -121,6 +128,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             sections["latency"] = _run_latency(engine, cfg, prompts, progress)
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
+        load_section = _run_load(engine, cfg, prompts, progress) if "load" in tests else None
         if sections["memory"] is not None and info.device == "cuda":
             snap = engine.memory_snapshot()
             sections["memory"]["run_peak_gb"] = snap.gpu_peak_allocated_gb
@@ -138,5 +146,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         model_name, engine_name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
         system_info=collect_system_info() if cfg.benchmark.report.include_system_info else None,
         model_info=asdict(info), extra={"engine_stats": engine_stats})
+    if load_section is not None:  # issue 11: LoadResult.model_dump(mode="json"); schema 2: an optional Report.load
+        report["load"] = load_section
     report["validation"] = validate_targets(model_name, report, cfg.targets.get(model_name)).model_dump()
     return report
