@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mm_orch import __version__, cli_gate
+from mm_orch import __version__, cli_gate, cli_load
 from mm_orch.config import TEST_TYPES
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
 
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="tiny-qwen2", help="alias or local Hugging Face folder (default tiny-qwen2)")
     p.add_argument("--engine", help="engine name (hf, vllm, dual, ...); default from the config")
     p.add_argument("--config", help="YAML config (default config/benchmark.yaml)")
-    p.add_argument("--tests", default=",".join(TEST_TYPES), help="comma list of latency,memory,throughput")
+    p.add_argument("--tests", "--test-types", dest="tests", default=",".join(TEST_TYPES),
+                   help="comma list of latency,memory,throughput,load (load: open loop, only when asked)")
     p.add_argument("--prompts", help="prompt file (one per line, or a JSON list) replacing test_prompts")
     p.add_argument("--benchmark-output", help="report folder (default benchmark.report.output_dir)")
     p.add_argument("--benchmark-format", choices=["json", "csv"], help="report format")
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     cli_gate.add_arguments(p)
+    cli_load.add_arguments(p)
     return p
 
 
@@ -110,7 +112,8 @@ def run_cli(a: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     cfg = load_config(a.config)
-    cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a), source="command line")
+    overrides = cli_load.merge(overrides_from_args(a) | cli_gate.gate_overrides(a), cli_load.load_overrides(a))
+    cfg = apply_overrides(cfg, overrides, source="command line")
     baseline = cli_gate.preflight(a, cfg)
     out_dir = Path(cfg.benchmark.report.output_dir)
     if out_dir.exists() and not out_dir.is_dir():  # found now, not after minutes of measuring
@@ -127,6 +130,8 @@ def run_cli(a: argparse.Namespace) -> int:
         raise
     path = reporter.write(report, cfg.benchmark.report.format)
     console.print(summary_table(report))
+    if report.get("load"):
+        console.print(cli_load.load_table(report["load"]))
     console.print(f"report: {path}")
     failures = failed_phases(report)
     for f in failures:
@@ -170,8 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             from mm_orch.api.server import serve
 
             return serve(a.config, a.host, a.port)
+        if a.calibrate:
+            from rich.console import Console
+
+            cli_load.run_calibration(Console(stderr=True))
+            if not a.benchmark:
+                return 0
         if not a.benchmark:
-            raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
+            raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models, --calibrate)")
         return run_cli(a)
     except MmOrchError as e:
         print(f"mm_orch: error: {e}", file=sys.stderr)

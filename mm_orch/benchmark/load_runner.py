@@ -94,9 +94,8 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
 
     tasks = []
     for k, due in enumerate(dues):
-        delay = (due - now_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
+        while (delay := due - now_ns()) > 0:  # timers may fire up to a millisecond early: never send early
+            await asyncio.sleep(delay / 1e9)
         slot = due
         if sem is not None:
             await sem.acquire()
