@@ -50,6 +50,8 @@ class ThroughputSettings(Strict):
     duration_seconds: float = Field(60.0, gt=0, description="Wall time of each measured phase.")
     batch_sizes: list[int] = Field([1, 2, 4, 8])
     min_requests: int = Field(1, ge=1, description="Each phase completes at least this many requests.")
+    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (8 "
+                                     "distinct); None = the config's test prompts (or --prompts).")
 
     @field_validator("concurrent_requests", "batch_sizes")
     @classmethod

@@ -66,6 +66,9 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
                                 cfg.benchmark.latency.ignore_eos, progress)
+    if s.input_length:  # the lengths the config asks for, not the text prompts
+        vocab = engine.vocab_token_ids()
+        prompts = [synthetic_prompt_ids(vocab, s.input_length, cfg.engine.seed + i) for i in range(8)]
     results = []
     progress.phase("throughput: single", None)
     results.append(bench.measure_single_request(engine, prompts))
@@ -94,6 +97,11 @@ def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
     if "memory" in tests:
         needs.append(("benchmark.latency.input_lengths (the memory test's prompt)",
                       max(lat.input_lengths or [128]), mem.output_length))
+    thr, load = cfg.benchmark.throughput, cfg.benchmark.load
+    if "throughput" in tests and thr.input_length:
+        needs.append(("benchmark.throughput.input_length", thr.input_length, thr.tokens_per_request))
+    if "load" in tests and load.input_length:
+        needs.append(("benchmark.load.input_length", load.input_length, load.output_length))
     for key, n_in, n_out in needs:
         if info.max_context and n_in + n_out > info.max_context:
             raise ConfigError(f"{key}: {n_in} prompt + {n_out} output tokens exceed {info.name}'s context of "

@@ -38,14 +38,8 @@ def load_tokenizer_for(name: str, user_models: dict | None = None, explicit: boo
     from mm_orch.models.registry import resolve_model
 
     try:
-        spec = resolve_model(name, user_models)
-        if not (spec.embedded or spec.local_path):
-            if explicit:
-                path = ensure_local_model(name, "auto", user_models)
-            else:
-                return None, f"'{name}' is not a local model: token counts come from the server's usage"
-        else:
-            path = ensure_local_model(name, "auto", user_models)
+        resolve_model(name, user_models)  # a registered alias or a local folder, else ModelNotFoundError
+        path = ensure_local_model(name, "auto", user_models)  # a hub alias: the real tokenizer, if reachable
         return load_tokenizer(Path(path)), f"tokenizer of '{name}'"
     except MmOrchError as e:
         if explicit:

@@ -127,3 +127,29 @@ def test_cli_bad_load_input_exits_2(mock, flags, culprit, capsys, tmp_path):
         rc = e.code
     err = capsys.readouterr().err
     assert rc == 2 and culprit in err and "Traceback" not in err
+
+
+def test_throughput_phases_use_the_configured_input_length(hf_engine, tmp_path):
+    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.config import Config
+
+    cfg = Config.model_validate({"benchmark": {"throughput": {
+        "duration_seconds": 0.05, "concurrent_requests": [2], "batch_sizes": [2], "tokens_per_request": 2,
+        "input_length": 24}}})
+    report = run_benchmark(cfg, "tiny-qwen2", ["throughput"], engine=_Keep(hf_engine))
+    for d in report["throughput"]["details"]:
+        m = d["metrics"]
+        assert m["completed"] >= 1 and m["input_tokens"] == 24 * m["completed"], d["mode"]
+
+
+class _Keep:
+    """The session's loaded engine, lent to run_benchmark (which closes what it is given) without closing it."""
+
+    def __init__(self, engine):
+        self._e = engine
+
+    def __getattr__(self, name):
+        return getattr(self._e, name)
+
+    def close(self):
+        pass
