@@ -20,7 +20,13 @@ T0_LEAD_NS = 50_000_000
 
 def _worker(conn, settings_json: str, tokenizer: str | None, user_models: dict, reqs: list[GenerationRequest],
             indices: list[int], offsets: list[int], cap: int | None, warmup: int) -> None:
-    from mm_orch.benchmark.load_runner import _warmup_async, cpu_seconds, dispatch_async, run_loop
+    from mm_orch.benchmark.load_runner import (
+        _warmup_async,
+        connections_needed,
+        cpu_seconds,
+        dispatch_async,
+        run_loop,
+    )
     from mm_orch.engines.openai_client import AsyncOpenAIClient, ClientSettings
     from mm_orch.engines.openai_http import load_tokenizer_for
 
@@ -30,7 +36,7 @@ def _worker(conn, settings_json: str, tokenizer: str | None, user_models: dict, 
         client = AsyncOpenAIClient(ClientSettings.model_validate_json(settings_json), tok)
         try:
             bodies = [client.body(r) for r in reqs]
-            await _warmup_async(client, reqs, warmup)
+            await _warmup_async(client, reqs, warmup, connections_needed(offsets, cap))
             conn.send("ready")
             t0 = conn.recv()  # blocks this loop, which has nothing else to do yet
             c0 = cpu_seconds()

@@ -179,6 +179,17 @@ class HttpStreamClient:
             loop.create_connection(_Protocol, self.host, self.port, ssl=self._ssl), self.connect_timeout_s)
         return conn
 
+    async def open(self, n: int) -> int:
+        """Open connections until n are idle in the pool (before a measured phase); returns how many are."""
+        need = n - len(self._idle)
+        if need > 0:
+            loop = asyncio.get_running_loop()
+            made = await asyncio.gather(*(asyncio.wait_for(loop.create_connection(
+                _Protocol, self.host, self.port, ssl=self._ssl), self.connect_timeout_s) for _ in range(need)),
+                return_exceptions=True)
+            self._idle.extend(conn for x in made if not isinstance(x, BaseException) for conn in x[1:])
+        return len(self._idle)
+
     def request_bytes(self, method: str, path: str, body: bytes = b"") -> bytes:
         head = f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode() + self._fixed
         if method == "POST":
