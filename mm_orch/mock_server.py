@@ -178,9 +178,14 @@ class MockServer:
             req = json.loads(body)
         except ValueError:
             return _error(400, "body is not JSON")
-        if req.get("model") != t.model:
-            return _error(404, f"model '{req.get('model')}' not found")
-        n = t.tokens or int(req.get("max_tokens") or req.get("max_completion_tokens") or 16)
+        if not isinstance(req, dict) or req.get("model") != t.model:
+            return _error(404, f"model '{req.get('model') if isinstance(req, dict) else None}' not found")
+        try:
+            n = t.tokens or int(req.get("max_tokens") or req.get("max_completion_tokens") or 16)
+        except (TypeError, ValueError):
+            return _error(400, "max_tokens must be an integer")
+        if n < 1:
+            return _error(400, "max_tokens must be >= 1")
         prompt = req.get("prompt") if "prompt" in req else json.dumps(req.get("messages"))
         n_in = len(prompt) if isinstance(prompt, list) else len(str(prompt).split())
         usage = t.usage and bool((req.get("stream_options") or {}).get("include_usage"))

@@ -84,9 +84,13 @@ def measure(tool: str, mock: MockProcess, rate: float, conc: int | None, n: int,
     return res
 
 
-def one_round(mock: MockProcess, tools: list[str], tokenizer: str, workers: int, rates, n_c256: int) -> dict:
+def one_round(mock: MockProcess, tools: list[str], tokenizer: str, workers: int, rates, n_c256: int,
+              open_only: bool = False) -> dict:
     out: dict = {"closed": [], "cpu": {}, "open": []}
     for tool in tools:
+        if open_only:
+            out["open"] += [measure(tool, mock, rate, None, int(rate * 4) + 20, tokenizer, workers) for rate in rates]
+            continue
         out["closed"].append(measure(tool, mock, math.inf, 1, 12, tokenizer, 1))
         small = measure(tool, mock, math.inf, 256, 256, tokenizer, workers)
         big = measure(tool, mock, math.inf, 256, n_c256, tokenizer, workers)
@@ -118,6 +122,57 @@ def one_mm_orch(argv: list[str]) -> None:
     Path(out).write_text(r.model_dump_json())
 
 
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
+def table(doc: dict) -> str:
+    """The side-by-side Markdown table of a results file (one column per tool and round)."""
+    rounds, tools = doc["rounds"], ["mm_orch", "vllm"]
+    cols = [(t, i) for t in tools for i in range(len(rounds))]
+
+    def closed(t, i, c):
+        return next((r for r in rounds[i]["closed"] if r["tool"] == t and r["concurrency"] == c), None)
+
+    def best_rate(t, i):
+        ok = [r["rate"] for r in rounds[i]["open"] if r["tool"] == t and r["added_ttft_ms"] < 5 and not r["failed"]]
+        return max(ok) if ok else None
+
+    rows = [
+        ("client-added TTFT, c=1 (ms)", lambda t, i: closed(t, i, 1)["added_ttft_ms"]),
+        ("client-added TTFT, c=256 (ms)", lambda t, i: closed(t, i, 256)["added_ttft_ms"]),
+        ("TTFT p99, c=256 (ms)", lambda t, i: closed(t, i, 256)["ttft_p99_ms"]),
+        (f"achieved req/s, c=256 (truth {doc['c256_truth_rps']:.1f})",
+         lambda t, i: closed(t, i, 256)["throughput_rps"]),
+        ("TPOT - 15 ms, c=1 (ms)", lambda t, i: closed(t, i, 1)["tpot_median_ms"] - 15),
+        ("TPOT - 15 ms, c=256 (ms)", lambda t, i: closed(t, i, 256)["tpot_median_ms"] - 15),
+        ("ITL median, c=256 (ms; truth 15)", lambda t, i: closed(t, i, 256)["itl_median_ms"]),
+        ("highest Poisson rate with < 5 ms added TTFT (req/s)", best_rate),
+        ("client CPU s per 1,000 requests (long - short run, c=256)", lambda t, i: rounds[i]["cpu"][t]),
+        ("client CPU s per 1,000 requests, measured phase only (getrusage inside the client), c=256",
+         lambda t, i: closed(t, i, 256)["in_process_cpu_per_1000_s"]),
+        ("mock's median first-event lateness, c=256 (ms)", lambda t, i: closed(t, i, 256)["mock_late_ms"]),
+        ("load average (1 min) before c=256", lambda t, i: closed(t, i, 256)["load_avg_before"]),
+    ]
+    head = "| figure | " + " | ".join(f"{'mm_orch' if t == 'mm_orch' else 'vllm bench serve'} #{i + 1}"
+                                        for t, i in cols) + " |"
+    lines = [head, "|---" * (len(cols) + 1) + "|"]
+    for name, f in rows:
+        vals = []
+        for t, i in cols:
+            try:
+                vals.append(_fmt(f(t, i)))
+            except (TypeError, KeyError, StopIteration):
+                vals.append("n/a")
+        lines.append(f"| {name} | " + " | ".join(vals) + " |")
+    lines += ["", "Open-loop sweeps (Poisson; added TTFT ms at each rate, the sweep stops at the first >= 5 ms):", ""]
+    for t, i in cols:
+        pts = ", ".join(f"{r['rate']:g}: {r['added_ttft_ms']:.1f} (load {r['load_avg_before']:.1f})"
+                        for r in rounds[i]["open"] if r["tool"] == t)
+        lines.append(f"- {t} #{i + 1}: {pts}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=2)
@@ -126,7 +181,12 @@ def main() -> None:
     p.add_argument("--n-c256", type=int, default=1280)
     p.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES))
     p.add_argument("--out", default=str(ROOT / "reports" / "load_client_vs_peer.json"))
+    p.add_argument("--open-only", action="store_true", help="only the Poisson rates, every one of them")
+    p.add_argument("--table", metavar="JSON", help="only print the Markdown table of a results file")
     a = p.parse_args()
+    if a.table:
+        print(table(json.loads(Path(a.table).read_text())))
+        return
     from mm_orch.models import ensure_local_model
 
     tokenizer = str(ensure_local_model("tiny-qwen2"))
@@ -135,12 +195,13 @@ def main() -> None:
     with MockProcess(TIMING) as mock:
         for i in range(a.repeats):
             print(f"# round {i + 1}", flush=True)
-            rounds.append(one_round(mock, a.tools.split(","), tokenizer, a.workers, rates, a.n_c256))
+            rounds.append(one_round(mock, a.tools.split(","), tokenizer, a.workers, rates, a.n_c256, a.open_only))
     truth = expected(TIMING, OUTPUT_LEN)
     doc = {"mock": TIMING.model_dump(exclude={"api_key"}), "truth": truth,
            "c256_truth_rps": 256 / (truth["e2e_ms"] / 1e3),
            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "rounds": rounds}
     Path(a.out).write_text(json.dumps(doc, indent=1))
+    print(table(doc))
     print(f"wrote {a.out}")
 
 
