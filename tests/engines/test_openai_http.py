@@ -7,14 +7,14 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.errors import ConfigError, EngineError
-from tests.engines.openai_mock_server import MockServer
+from mm_orch.mock_server import MockProcess
 
 TTFT_MS, ITL_MS = 80.0, 20.0
 
 
 @pytest.fixture(scope="module")
 def engine():
-    with MockServer(TTFT_MS / 1e3, ITL_MS / 1e3, model="mock") as server:
+    with MockProcess(ttft_ms=TTFT_MS, itl_ms=ITL_MS, model="mock") as server:
         e = OpenAIEngine("tiny-qwen2", base_url=server.base_url, served_model="mock")
         e.load()
         yield e
@@ -49,7 +49,7 @@ def test_errors_are_clear():
         OpenAIEngine("m", base_url="localhost:1")
     with pytest.raises(EngineError, match="cannot reach http://127.0.0.1:9/v1/models"):
         OpenAIEngine("m", base_url="http://127.0.0.1:9/v1", timeout_s=2).load()
-    with MockServer(model="mock") as server:
+    with MockProcess(model="mock") as server:
         with pytest.raises(ConfigError, match=r"serves \['mock'\], not 'other'"):
             OpenAIEngine("other", base_url=server.base_url).load()
         e = OpenAIEngine("mock", base_url=server.base_url, served_model="mock")
