@@ -58,6 +58,7 @@ class TokenCounting(BaseModel):
                                     "no usage, no tokenizer), engine (in-process).")
     tokens_per_event: Distribution | None = Field(description="Output tokens per server-sent event (chunking); "
                                                   "tokens of one event share its arrival time.")
+    tokenizer: str | None = Field(None, description="The local tokenizer used, or why there is none.")
 
 
 class LoadResult(BaseModel):

@@ -237,6 +237,7 @@ def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress:
         note = (f"engine '{engine.name}' serves one request at a time: requests wait in arrival order (client_queue_ms"
                 "), and *_from_arrival include that wait; the concurrency cap does not apply")
     fields = summarize_load(recs, t0)
+    fields["token_counting"].tokenizer = getattr(engine, "tokenizer_note", None)
     wall = fields["metrics"].wall_time_s
     return LoadResult(
         engine=engine.name, mode=mode, note=note, schedule=spec, max_concurrency=cap, warmup_requests=warmup,

@@ -44,6 +44,7 @@ def test_open_loop_keeps_the_schedule_and_measures_the_server(engine):
     assert r.client_queue_ms.max == 0  # no cap: nothing waits in the client
     assert r.ttft_from_arrival_ms.median >= m.ttft_ms.median
     assert r.token_counting.sources == {"usage": 30} and r.token_counting.tokens_per_event.median == 2
+    assert "no local tokenizer for 'mock'" in r.token_counting.tokenizer  # says so; counts came from usage
     assert r.client_cpu.cpu_seconds > 0 and r.client_cpu.per_1000_requests_s > 0 and not r.client_cpu.includes_engine
     assert r.prompts.startswith("text: the config's 2 prompt(s)")
     assert json.loads(r.model_dump_json())["schedule"]["seed"] == 4
