@@ -1,13 +1,18 @@
-"""The CLI's open-loop side: --tests load flags, --endpoint/--tokenizer (openai engine), --calibrate.
+"""The CLI's open-loop side: --tests load flags (benchmark.load) and --calibrate.
 
 main.py stays thin: it adds these flags with add_arguments() and merges load_overrides() into the config.
+The openai client's own settings (--endpoint, --tokenizer, --base-url) are engine flags: the openai plug-in
+declares them (engines/openai_plugin.py, engine_flags.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mm_orch.benchmark.load import LoadResult
 
 
 def _rate(text: str) -> float:
@@ -21,11 +26,7 @@ def _rate(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("open-loop load test (--tests load) and the openai client")
-    g.add_argument("--endpoint", choices=["completions", "chat"], help="openai engine: /v1/completions or "
-                   "/v1/chat/completions")
-    g.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="openai engine: local tokenizer (registered alias or "
-                   "folder) for exact-length prompts and token counts when the server sends no usage")
+    g = p.add_argument_group("open-loop load test (--tests load; benchmark.load in the config)")
     g.add_argument("--request-rate", type=_rate, metavar="R", help="load: mean requests/s (inf = all at once)")
     g.add_argument("--burstiness", type=float, metavar="B", help="load: gamma shape of arrivals (1 = Poisson)")
     g.add_argument("--arrivals", choices=["gamma", "constant"], help="load: gamma (see --burstiness) or constant")
@@ -38,20 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_overrides(a: argparse.Namespace) -> dict[str, Any]:
-    """Flags -> {'benchmark': {'load': ...}, 'engine': {'openai': ...}} (validated by the config models)."""
+    """Flags -> {'benchmark': {'load': ...}} (validated by the config models)."""
     load = {key: getattr(a, flag) for flag, key in (
         ("request_rate", "request_rate"), ("burstiness", "burstiness"), ("arrivals", "arrivals"),
         ("max_concurrency", "max_concurrency"), ("num_requests", "num_requests"),
         ("load_duration", "duration_seconds"), ("load_workers", "workers")) if getattr(a, flag) is not None}
     if a.load_duration is not None and a.num_requests is None:
         load["num_requests"] = None  # the duration alone bounds the schedule
-    openai = {k: getattr(a, k) for k in ("endpoint", "tokenizer") if getattr(a, k)}
-    out: dict[str, Any] = {}
-    if load:
-        out["benchmark"] = {"load": load}
-    if openai:
-        out["engine"] = {"openai": openai}
-    return out
+    return {"benchmark": {"load": load}} if load else {}
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -86,21 +81,22 @@ def _f(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
 
 
-def load_table(load: dict[str, Any]):
-    """The CLI's summary of a load section."""
+def load_table(load: LoadResult):
+    """The CLI's summary of the typed load section (Report.load)."""
     from rich.table import Table
 
-    t = Table(title=f"load: {load['mode']}, {load['workers']} client process(es)")
+    t = Table(title=f"load: {load.mode}, {load.workers} client process(es)")
     t.add_column("metric")
     for c in ("median", "p90", "p99"):
         t.add_column(c, justify="right")
-    m = load["metrics"]
-    for name, d in (("TTFT ms (from send)", m["ttft_ms"]), ("TPOT ms", m["tpot_ms"]), ("ITL ms", m["itl_ms"]),
-                    ("E2E ms", m["e2e_latency_ms"]), ("TTFT ms (from arrival)", load["ttft_from_arrival_ms"]),
-                    ("schedule lag ms", load["schedule_lag_ms"]), ("client queue ms", load["client_queue_ms"])):
-        t.add_row(name, *(_f(d[k]) if d else "n/a" for k in ("median", "p90", "p99")))
-    cpu = load.get("client_cpu") or {}
-    t.caption = (f"requested {_f(load['requested_rate_rps'])} req/s, sent {_f(load['achieved_send_rate_rps'])}, "
-                 f"completed {_f(load['throughput_rps'])}; {m['failed']} failed; client CPU "
-                 f"{_f(cpu.get('per_1000_requests_s'))} s per 1,000 requests; calibration: {load['calibration_note']}")
+    m = load.metrics
+    for name, d in (("TTFT ms (from send)", m.ttft_ms), ("TPOT ms", m.tpot_ms), ("ITL ms", m.itl_ms),
+                    ("E2E ms", m.e2e_latency_ms), ("TTFT ms (from arrival)", load.ttft_from_arrival_ms),
+                    ("schedule lag ms", load.schedule_lag_ms), ("client queue ms", load.client_queue_ms)):
+        t.add_row(name, *(_f(getattr(d, k)) if d else "n/a" for k in ("median", "p90", "p99")))
+    cpu = load.client_cpu
+    t.caption = (f"requested {_f(load.requested_rate_rps)} req/s, sent {_f(load.achieved_send_rate_rps)}, "
+                 f"completed {_f(load.throughput_rps)}; {m.failed} failed; client CPU "
+                 f"{_f(cpu.per_1000_requests_s if cpu else None)} s per 1,000 requests; "
+                 f"calibration: {load.calibration_note}")
     return t

@@ -38,7 +38,8 @@ def measure_level(engine, mock: MockProcess, kind: str, level: float, workers: i
     base = mock.timing.ttft_ms + (late or 0.0)
     return CalibrationLevel(kind=kind, level=level, requests=r.metrics.completed + r.metrics.failed,
                             added_ttft_ms=ttft.median - base if ttft else None,
-                            added_ttft_p90_ms=ttft.p90 - base if ttft else None, mock_late_ms=late,
+                            added_ttft_p90_ms=ttft.p90 - base if ttft and ttft.p90 is not None else None,
+                            mock_late_ms=late,
                             achieved_rps=r.throughput_rps, failed=r.metrics.failed,
                             cores_busy=r.client_cpu.cores_busy if r.client_cpu else None,
                             load_average=os.getloadavg()[0])

@@ -32,7 +32,8 @@ class CalibrationLevel(BaseModel):
     level: float = Field(description="Concurrency, or requests per second.")
     requests: int
     added_ttft_ms: float | None = Field(description="Median TTFT - mock TTFT - mock's median first-event lateness.")
-    added_ttft_p90_ms: float | None = Field(description="p90 TTFT - mock TTFT - mock's median first-event lateness.")
+    added_ttft_p90_ms: float | None = Field(description="p90 TTFT - mock TTFT - mock's median first-event "
+                                             "lateness; null under 10 requests (no p90 from fewer).")
     mock_late_ms: float | None = Field(description="The mock's median lateness of first events.")
     achieved_rps: float | None = Field(description="Completed requests per second.")
     failed: int

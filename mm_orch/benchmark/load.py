@@ -12,16 +12,21 @@ server time = TTFT/E2E from start; what a user sees = TTFT/E2E from due.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark import metrics as m
 from mm_orch.benchmark.calibration import Calibration
 from mm_orch.benchmark.metrics import Distribution, MetricsSummary, distribution, summarize
 from mm_orch.benchmark.schedule import ScheduleSpec, schedule_rate
 from mm_orch.engines.base import RequestRecord
+
+if TYPE_CHECKING:
+    from mm_orch.benchmark.schema import Report
 
 NS_PER_MS = 1e6
 
@@ -62,7 +67,8 @@ class TokenCounting(BaseModel):
 
 
 class LoadResult(BaseModel):
-    """The `load` report section (open-loop traffic). Times in ms, rates in requests/s."""
+    """The `load` report section, Report.load (open-loop traffic). Times in ms, rates in requests/s.
+    Written and read back through the model (extra keys are errors); its metrics are in the catalogue below."""
 
     model_config = ConfigDict(extra="forbid")
     engine: str
@@ -133,3 +139,60 @@ def summarize_load(recs: Sequence[LoadRecord], t0_ns: int) -> dict:
         "token_counting": TokenCounting(sources=dict(sources), tokens_per_event=distribution(
             r.record.output_tokens / r.events for r in ok if r.events)),
     }
+
+
+# The load section's metrics in the catalogue (docs/report.md, "Adding a section"): the gate, --compare,
+# --repeat, Markdown, CSV and the console table read them from Report.load through these slots.
+def _top(field: str):
+    def slots(r: Report, metric: catalogue.Metric) -> Iterator[catalogue.Slot]:
+        if r.load is not None:
+            yield metric.slot(r, r.load, field)
+    return slots
+
+
+def _summary(field: str):
+    def slots(r: Report, metric: catalogue.Metric) -> Iterator[catalogue.Slot]:
+        if r.load is not None:
+            yield metric.slot(r, r.load.metrics, field)
+    return slots
+
+
+def _dist(dist: str, stat: str, in_metrics: bool = True):
+    def slots(r: Report, metric: catalogue.Metric) -> Iterator[catalogue.Slot]:
+        if r.load is not None:
+            yield metric.slot(r, getattr(r.load.metrics if in_metrics else r.load, dist), stat)
+    return slots
+
+
+def _load_metrics() -> list[catalogue.Metric]:
+    M, sec = catalogue.Metric, "load"
+    out = [
+        M("load.achieved_send_rate_rps", "load: achieved send rate", "req/s", "higher",
+          "requests sent / (last send - first send), open loop", summarize_load, _top("achieved_send_rate_rps"),
+          sec, summary=True),
+        M("load.throughput_rps", "load: completed requests/s", "req/s", "higher",
+          "completed requests / (first due to last token), open loop", summarize_load, _top("throughput_rps"),
+          sec, summary=True),
+        M("load.output_tokens_per_second", "load: output tokens/s", "tokens/s", "higher",
+          "output tokens / (first due to last token), open loop", m.summarize,
+          _summary("output_tokens_per_second"), sec),
+    ]
+    for dist, label, fn, what, stats in (
+            ("ttft_ms", "TTFT", m.ttft_ms, "first token arrival - send", ("median", "p99")),
+            ("tpot_ms", "TPOT", m.tpot_ms, "(E2E - TTFT) / (output tokens - 1)", ("median", "p99")),
+            ("e2e_latency_ms", "E2E latency", m.e2e_ms, "last token arrival - send", ("median", "p99"))):
+        for stat in stats:
+            out.append(M(f"load.{dist}.{stat}", f"load: {label} {stat}", "ms", "lower",
+                         f"{stat} of {what}, open loop", fn, _dist(dist, stat), sec,
+                         summary=dist == "ttft_ms"))
+    for dist, label, what in (
+            ("ttft_from_arrival_ms", "TTFT from arrival", "first token arrival - due time (what a user sees)"),
+            ("schedule_lag_ms", "schedule lag", "send - max(due, concurrency slot): the client's own lateness")):
+        for stat in ("median", "p99"):
+            out.append(M(f"load.{dist}.{stat}", f"load: {label} {stat}", "ms", "lower", f"{stat} of {what}",
+                         summarize_load, _dist(dist, stat, in_metrics=False), sec,
+                         summary=dist == "schedule_lag_ms" and stat == "p99"))
+    return out
+
+
+catalogue.register_metrics(*_load_metrics())

@@ -1,17 +1,23 @@
-"""run_benchmark(cfg, ...) -> report dict: the one entry point the CLI, the API and Python users share."""
+"""run_benchmark(cfg, ...) -> Report: one measured run (the session in session.py adds repeat, write, gate)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from mm_orch.benchmark.latency import LatencyBenchmark
+from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.report import assemble_report, latency_section, memory_section, throughput_section
-from mm_orch.benchmark.targets import validate_targets
+from mm_orch.benchmark.report import (
+    assemble_report,
+    latency_section,
+    memory_section,
+    model_info_section,
+    throughput_section,
+)
+from mm_orch.benchmark.schema import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.benchmark.workloads import grid_scenarios, synthetic_prompt_ids
 from mm_orch.config import ALL_TEST_TYPES, TEST_TYPES, Config
@@ -37,7 +43,7 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
+def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LatencySection | None:
     s = cfg.benchmark.latency
     bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress)
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
@@ -47,9 +53,16 @@ def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Prog
     return latency_section(headline, results)
 
 
-def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Progress) -> dict | None:
+REMOTE_MEMORY = "the model's memory is held by the server process; this client cannot see it"
+
+
+def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Progress) -> MemorySection | None:
     s = cfg.benchmark.memory
     progress.phase("memory", 1)
+    if info.device == "remote":  # the openai engine: this process's RSS is the client's, not the model's
+        progress.advance()
+        gone = MemoryFigure(value_gb=None, reason=REMOTE_MEMORY)
+        return MemorySection(model_load=gone, inference_delta=gone, peak=gone, kv_cache=gone)
     n_in = max(cfg.benchmark.latency.input_lengths or [128])
     prompt = synthetic_prompt_ids(engine.vocab_token_ids(), n_in, cfg.engine.seed)
     inference = MemoryBenchmark(s.measure_peak, s.gc_before_measure).measure_inference(
@@ -57,12 +70,12 @@ def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Pr
     progress.advance()
     section = memory_section(load, inference)
     if not s.measure_kv_cache:
-        section["kv_cache_gb"] = None
-        section["missing"]["kv_cache_gb"] = "measure_kv_cache is off"
+        section.kv_cache = MemoryFigure(value_gb=None, reason="measure_kv_cache is off")
     return section
 
 
-def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
+def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress
+                    ) -> ThroughputSection | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
                                 cfg.benchmark.latency.ignore_eos, progress)
@@ -81,11 +94,10 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     return throughput_section(results)
 
 
-def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict:
+def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LoadResult:
     from mm_orch.benchmark.load_runner import run_load
 
-    result = run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
-    return result.model_dump(mode="json")
+    return run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
 
 
 def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
@@ -108,23 +120,36 @@ def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
                               f"{info.max_context} tokens")
 
 
-def _config_that_ran(cfg: Config, model_name: str, tests: list[str], prompts: list[str]) -> dict[str, Any]:
-    return {"model_name": model_name, "tests": tests, "engine": cfg.engine.model_dump(),
-            "benchmark": cfg.benchmark.model_dump(), "prompts": prompts,
-            "targets": cfg.targets[model_name].model_dump(exclude_none=True) if model_name in cfg.targets else None}
+def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
+    """What a run of these settings measures (recorded in the report; compared by the baseline gate)."""
+    return RunConfig(model_name=model_name, tests=_check_tests(tests), engine=cfg.engine.running(),
+                     benchmark=cfg.benchmark, prompts=_prompts(cfg, prompts), targets=cfg.targets.get(model_name))
+
+
+def _cuda_figures(engine: Engine, memory: MemorySection) -> None:
+    snap = engine.memory_snapshot()
+    memory.run_peak = MemoryFigure(value_gb=snap.gpu_peak_allocated_gb, source="torch.cuda.max_memory_allocated",
+                                   reason=None if snap.gpu_peak_allocated_gb is not None else "no allocator reading")
+    memory.nvml_process = MemoryFigure(value_gb=snap.gpu_process_gb, source="NVML (this process)",
+                                       reason=None if snap.gpu_process_gb is not None else "; ".join(snap.notes)
+                                       or "NVML gave no reading")
 
 
 def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[str] = TEST_TYPES,
                   prompts: Sequence[str] | None = None, progress: Progress | None = None,
-                  engine: Engine | None = None) -> dict[str, Any]:
-    """Load the model in the configured engine, run the tests, return the report (not yet written)."""
+                  engine: Engine | None = None) -> Report:
+    """Load the model in the configured engine, run the tests, return the report (not written, targets not
+    checked: session.run_session does both, once, also over --repeat runs)."""
+    from mm_orch.monitor.system_info import collect_system_info, load_sample
+
     tests = _check_tests(tests)
     prompts = _prompts(cfg, prompts)
     progress = progress or NullProgress()
     engine_name = cfg.engine.name
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
-    sections: dict[str, dict | None] = {"latency": None, "memory": None, "throughput": None}
+    load_before = load_sample()
+    sections: dict[str, Any] = {"latency": None, "memory": None, "throughput": None, "load": None}
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
@@ -136,11 +161,10 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             sections["latency"] = _run_latency(engine, cfg, prompts, progress)
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
-        load_section = _run_load(engine, cfg, prompts, progress) if "load" in tests else None
+        if "load" in tests:
+            sections["load"] = _run_load(engine, cfg, prompts, progress)
         if sections["memory"] is not None and info.device == "cuda":
-            snap = engine.memory_snapshot()
-            sections["memory"]["run_peak_gb"] = snap.gpu_peak_allocated_gb
-            sections["memory"]["nvml_process_gb"] = snap.gpu_process_gb
+            _cuda_figures(engine, sections["memory"])
         engine_stats = engine.stats()
     except MmOrchError:
         raise
@@ -148,13 +172,6 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:
         engine.close()
-    from mm_orch.monitor.system_info import collect_system_info
-
-    report = assemble_report(
-        model_name, engine_name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
-        system_info=collect_system_info() if cfg.benchmark.report.include_system_info else None,
-        model_info=asdict(info), extra={"engine_stats": engine_stats})
-    if load_section is not None:  # issue 11: LoadResult.model_dump(mode="json"); schema 2: an optional Report.load
-        report["load"] = load_section
-    report["validation"] = validate_targets(model_name, report, cfg.targets.get(model_name)).model_dump()
-    return report
+    system_info = collect_system_info(load_before) if cfg.benchmark.report.include_system_info else None
+    return assemble_report(model_name, engine_name, **sections, config=run_config(cfg, model_name, tests, prompts),
+                           system_info=system_info, model_info=model_info_section(info), engine_stats=engine_stats)

@@ -6,9 +6,13 @@ import statistics
 
 import pytest
 
+from mm_orch.benchmark import catalogue
 from mm_orch.benchmark.calibrate import calibrate
 from mm_orch.benchmark.calibration import load_cached, save
+from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.load_runner import run_load
+from mm_orch.benchmark.reporter import load_report
+from mm_orch.benchmark.schema import Report
 from mm_orch.config import LoadSettings
 from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.main import main
@@ -103,15 +107,47 @@ def test_cli_load_end_to_end(mock, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["--benchmark", "--engine", "openai", "--base-url", mock.base_url, "--model", "mock", "--test-types",
                "load", "--request-rate", "30", "--num-requests", "12", "--max-concurrency", "8", "--no-progress",
-               "--no-markdown", "--benchmark-output", str(out), "--endpoint", "chat"])
+               "--benchmark-output", str(out), "--endpoint", "chat"])
     assert rc == 0
     (path,) = out.glob("*.json")
-    report = json.loads(path.read_text())
-    load = report["load"]
-    assert load["metrics"]["completed"] == 12 and load["max_concurrency"] == 8
-    assert report["config"]["engine"]["openai"]["endpoint"] == "chat"
-    assert report["latency"] is None and report["throughput"] is None
-    assert "load: async_http" in capsys.readouterr().err
+    report = load_report(path)  # read back through the typed model
+    assert isinstance(report.load, LoadResult) and report.latency is None and report.throughput is None
+    load = report.load
+    assert load.metrics.completed == 12 and load.max_concurrency == 8 and load.mode == "async_http"
+    assert report.config.engine["openai"]["endpoint"] == "chat" and report.config.tests == ["load"]
+    assert Report.model_validate_json(path.read_text()) == report  # the JSON holds nothing the model drops
+    assert json.loads(path.read_text())["load"]["schedule"]["request_rate"] == 30
+    # its metrics are catalogue metrics: values from the typed fields, the server's 50 ms TTFT inside
+    values = catalogue.values(report)
+    assert values["load.ttft_ms.median"] == load.metrics.ttft_ms.median and 49 <= values["load.ttft_ms.median"]
+    assert values["load.throughput_rps"] == load.throughput_rps > 0
+    assert values["load.schedule_lag_ms.median"] == load.schedule_lag_ms.median >= 0
+    printed = capsys.readouterr().out
+    assert "load: async_http" in printed and "load: TTFT median" in printed  # load table + summary table
+    summary = (out / f"{path.stem}.md").read_text()
+    assert "| load: TTFT median (ms) | " in summary and "| load: achieved send rate (req/s) | " in summary
+    # p99 needs 100 samples: from 12 it is null in the report and left out of the summary, not faked
+    assert values["load.ttft_ms.p99"] is None and "load: TTFT p99" not in summary
+
+
+def test_the_gate_and_compare_see_load_metrics(engine):
+    """A slower TTFT under load is a regression of load.ttft_ms.median; compare puts the two side by side."""
+    from mm_orch.benchmark.baseline import compare_to_baseline
+    from mm_orch.benchmark.compare import side_by_side
+    from mm_orch.benchmark.report import assemble_report
+    from mm_orch.config import GateSettings
+
+    r = run_load(engine, LoadSettings(request_rate=40, num_requests=12, output_length=4, workers=1), ["x"])
+    base = assemble_report("mock", "openai", load=r)
+    slower = Report.model_validate_json(base.model_dump_json())
+    slower.load.metrics.ttft_ms.median *= 3
+    gate = compare_to_baseline(slower, base, GateSettings())
+    status = {d.metric: d.status for d in gate.deltas}
+    assert status["load.ttft_ms.median"] == "regression" and not gate.passed
+    assert status["load.throughput_rps"] == "ok"
+    rows = {row.metric: row for row in side_by_side([base, slower])}
+    assert rows["load.ttft_ms.median"].unit == "ms" and rows["load.ttft_ms.median"].better == "lower"
+    assert rows["load.ttft_ms.median"].change_pct[0] == pytest.approx(200.0)
 
 
 @pytest.mark.parametrize("flags, culprit", [
@@ -138,9 +174,9 @@ def test_throughput_phases_use_the_configured_input_length(hf_engine, tmp_path):
         "duration_seconds": 0.05, "concurrent_requests": [2], "batch_sizes": [2], "tokens_per_request": 2,
         "input_length": 24}}})
     report = run_benchmark(cfg, "tiny-qwen2", ["throughput"], engine=_Keep(hf_engine))
-    for d in report["throughput"]["details"]:
-        m = d["metrics"]
-        assert m["completed"] >= 1 and m["input_tokens"] == 24 * m["completed"], d["mode"]
+    assert [p.mode for p in report.throughput.points] == ["single", "concurrent", "batch"]
+    for p in report.throughput.points:
+        assert p.metrics.completed >= 1 and p.metrics.input_tokens == 24 * p.metrics.completed, p.mode
 
 
 class _Keep:

@@ -58,3 +58,17 @@ def test_errors_are_clear():
         rec = e.stream(GenerationRequest(prompt="x", max_new_tokens=2))
         assert not rec.success and "HTTP 404" in rec.error
         e.close()
+
+
+def test_the_report_never_presents_client_memory_as_the_models():
+    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.config import Config, apply_overrides
+
+    with MockProcess(ttft_ms=1.0, itl_ms=1.0, model="mock") as server:
+        cfg = apply_overrides(Config(), {"engine": {"name": "openai", "openai": {"base_url": server.base_url,
+                                                                                "served_model": "mock"}}})
+        report = run_benchmark(cfg, "tiny-qwen2", ["memory"])
+    mem = report.memory
+    for fig in (mem.model_load, mem.inference_delta, mem.peak, mem.kv_cache):
+        assert fig.value_gb is None and fig.source is None and "held by the server" in fig.reason
+    assert report.model_dump()["memory"]["peak_gb"] is None and report.model_info.device == "remote"
