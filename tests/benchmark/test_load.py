@@ -11,6 +11,7 @@ from mm_orch.benchmark.calibrate import calibrate
 from mm_orch.benchmark.calibration import load_cached, save
 from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.load_runner import run_load
+from mm_orch.benchmark.markdown import fmt
 from mm_orch.benchmark.reporter import load_report
 from mm_orch.benchmark.schema import Report
 from mm_orch.config import LoadSettings
@@ -128,6 +129,10 @@ def test_cli_load_end_to_end(mock, tmp_path, capsys):
     assert "| load: TTFT median (ms) | " in summary and "| load: achieved send rate (req/s) | " in summary
     # p99 needs 100 samples: from 12 it is null in the report and left out of the summary, not faked
     assert values["load.ttft_ms.p99"] is None and "load: TTFT p99" not in summary
+    assert "## Open-loop load (async_http, 1 client process(es))" in summary
+    assert "12 completed, 0 failed; max concurrency 8" in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| TTFT (from send) |"))
+    assert row.split("|")[2].strip() == fmt(load.metrics.ttft_ms.median) and row.split("|")[5].strip() == "12"
 
 
 def test_the_gate_and_compare_see_load_metrics(engine):
@@ -148,6 +153,18 @@ def test_the_gate_and_compare_see_load_metrics(engine):
     rows = {row.metric: row for row in side_by_side([base, slower])}
     assert rows["load.ttft_ms.median"].unit == "ms" and rows["load.ttft_ms.median"].better == "lower"
     assert rows["load.ttft_ms.median"].change_pct[0] == pytest.approx(200.0)
+
+
+def test_a_schema_1_report_with_a_load_section_keeps_it(engine, tmp_path):
+    """Before the typed report, the load branch wrote LoadResult's dump into the schema-1 dict."""
+    from pathlib import Path
+
+    r = run_load(engine, LoadSettings(request_rate=40, num_requests=5, output_length=3, workers=1), ["x"])
+    old = json.loads((Path(__file__).resolve().parents[2] / "reports" / "dual_qwen2.5-3b+1.5b_h100.json").read_text())
+    old["load"] = r.model_dump(mode="json")
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    converted = load_report(tmp_path / "v1.json")
+    assert converted.schema_version == 2 and converted.load == r and converted.load.metrics.completed == 5
 
 
 @pytest.mark.parametrize("flags, culprit", [
