@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mm_orch.benchmark.schedule import ScheduleSpec
 from mm_orch.engines.dual_plugin import OptimalSamplingSettings  # noqa: F401  - re-exported for old callers
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
@@ -17,7 +18,8 @@ from mm_orch.io import read_user_file
 _CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
 PACKAGED_CONFIG_PATH = Path(__file__).resolve().parent / "defaults" / "benchmark.yaml"
 DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else PACKAGED_CONFIG_PATH
-TEST_TYPES = ("latency", "memory", "throughput")
+TEST_TYPES = ("latency", "memory", "throughput")  # what a plain --benchmark runs
+ALL_TEST_TYPES = (*TEST_TYPES, "load")  # load (open loop) runs when asked for
 
 
 class Strict(BaseModel):
@@ -53,6 +55,8 @@ class ThroughputSettings(Strict):
     duration_seconds: float = Field(60.0, gt=0, description="Wall time of each measured phase.")
     batch_sizes: list[int] = Field([1, 2, 4, 8])
     min_requests: int = Field(1, ge=1, description="Each phase completes at least this many requests.")
+    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (8 "
+                                     "distinct); None = the config's test prompts (or --prompts).")
 
     @field_validator("concurrent_requests", "batch_sizes")
     @classmethod
@@ -60,6 +64,20 @@ class ThroughputSettings(Strict):
         if not v or any(x < 1 for x in v):
             raise ValueError("must be a non-empty list of integers >= 1")
         return v
+
+
+class LoadSettings(ScheduleSpec):
+    """The open-loop `load` test (--tests load): a seeded arrival schedule, optionally capped in concurrency."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    max_concurrency: int | None = Field(None, ge=1, description="Most requests in flight; None = no cap.")
+    warmup_requests: int = Field(2, ge=0, description="Requests sent one by one before the schedule, not counted.")
+    workers: int | None = Field(None, ge=1, le=64, description="Client processes, each with its own event loop "
+                                "(openai engine); None = 1, or more when the calibrated ceiling of one loop is "
+                                "below request_rate.")
+    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (one "
+                                     "per request); None = the config's test prompts (or --prompts), cycled.")
+    output_length: int = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
 
 
 class ReportSettings(Strict):
@@ -72,6 +90,7 @@ class BenchmarkSettings(Strict):
     latency: LatencySettings = LatencySettings()
     memory: MemorySettings = MemorySettings()
     throughput: ThroughputSettings = ThroughputSettings()
+    load: LoadSettings = LoadSettings()
     report: ReportSettings = ReportSettings()
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from mm_orch import __version__, cli_gate, engine_flags
+from mm_orch import __version__, cli_gate, cli_load, engine_flags
 from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.executors import cli as executors_cli
@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "its default")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override one config key, e.g. --set benchmark.latency.test_runs=3 (repeatable; YAML value)")
-    p.add_argument("--tests", default=",".join(TEST_TYPES), help="comma list of latency,memory,throughput")
+    p.add_argument("--tests", "--test-types", dest="tests", default=",".join(TEST_TYPES),
+                   help="comma list of latency,memory,throughput,load (load: open loop, only when asked)")
     p.add_argument("--prompts", help="prompt file (one per line, or a JSON list) replacing test_prompts")
     p.add_argument("--benchmark-output", help="report folder (default benchmark.report.output_dir)")
     p.add_argument("--benchmark-format", choices=["json", "csv"], help="report format")
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_flags.add_arguments(p)
     cli_gate.add_arguments(p)
     executors_cli.add_arguments(p)
+    cli_load.add_arguments(p)
     return p
 
 
@@ -98,7 +100,8 @@ def run_cli(a: argparse.Namespace) -> int:
 
     out, err = Console(), Console(stderr=True)
     cfg = load_config(a.config, a.set)
-    cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a), source="command line")
+    overrides = cli_load.merge(overrides_from_args(a) | cli_gate.gate_overrides(a), cli_load.load_overrides(a))
+    cfg = apply_overrides(cfg, overrides, source="command line")
     opts = SessionOptions(model_name=a.model, tests=[t.strip() for t in a.tests.split(",") if t.strip()],
                           prompts=load_prompt_file(a.prompts) if a.prompts else None, repeat=a.repeat,
                           baseline=a.baseline, allow_env_mismatch=a.allow_env_mismatch,
@@ -113,6 +116,8 @@ def run_cli(a: argparse.Namespace) -> int:
         raise
     report = result.report
     out.print(summary_table(report))
+    if report.load is not None:
+        out.print(cli_load.load_table(report.load))
     for w in report.warnings:
         err.print(f"[yellow]warning: {w}[/yellow]", soft_wrap=True, highlight=False)
     if result.baseline is not None:
@@ -166,8 +171,14 @@ def main(argv: list[str] | None = None) -> int:
             from mm_orch.api.server import serve
 
             return serve(a.config, a.host, a.port, a.allow_no_auth, executors_cli.ray_for_serve(a))
+        if a.calibrate:
+            from rich.console import Console
+
+            cli_load.run_calibration(Console(stderr=True))
+            if not a.benchmark:
+                return 0
         if not a.benchmark:
-            raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
+            raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models, --calibrate)")
         if executors_cli.is_multi(a):
             return executors_cli.run_jobs(a, overrides_from_args(a) | cli_gate.gate_overrides(a))
         return run_cli(a)

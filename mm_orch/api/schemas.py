@@ -20,7 +20,7 @@ from mm_orch.config import (
 )
 from mm_orch.engines.base import engine_names
 
-TestType = Literal["latency", "memory", "throughput"]
+TestType = Literal["latency", "memory", "throughput", "load"]  # load: the server config's benchmark.load
 
 
 class Body(BaseModel):
@@ -102,8 +102,9 @@ class BenchmarkRequest(Body):
         description="A registered model alias or one from the server config's models section "
                     "(file system paths are refused over HTTP).", examples=["tiny-qwen2", "gpt2"])
     test_types: list[TestType] = Field(
-        ["latency", "memory", "throughput"], min_length=1, max_length=3,
-        description="Tests to run, a subset of latency, memory, throughput.")
+        ["latency", "memory", "throughput"], min_length=1, max_length=4,
+        description="Tests to run, a subset of latency, memory, throughput, load (open loop, with the server "
+                    "config's benchmark.load settings).")
     engine: str | None = Field(
         None, min_length=1, max_length=50, description="Engine name; default from the config.",
         json_schema_extra={"enum": [*engine_names(), None]})

@@ -204,5 +204,11 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
+# Sections in their own modules register their metrics when imported; import them here so that every
+# reader of the catalogue sees them (the modules import this one first: CATALOGUE exists by then).
+from mm_orch.benchmark import load as _load  # noqa: E402, F401
+
 if __name__ == "__main__":
-    print(markdown_table())  # noqa: T201  - a docs helper: python -m mm_orch.benchmark.catalogue
+    from mm_orch.benchmark import catalogue as _registered  # the module the sections registered with
+
+    print(_registered.markdown_table())  # noqa: T201  - a docs helper: python -m mm_orch.benchmark.catalogue

@@ -45,6 +45,11 @@ def needs(cfg: Any, tests: Sequence[str], prompts: Sequence[str], count: Counter
     if "memory" in tests:
         n_in = max(lat.input_lengths or [128])
         out.append(Need(f"the memory test's prompt (benchmark.latency.input_lengths {n_in})", n_in, mem.output_length))
+    if "throughput" in tests and thr.input_length:
+        out.append(Need("benchmark.throughput.input_length", thr.input_length, thr.tokens_per_request))
+    load = cfg.benchmark.load
+    if "load" in tests and load.input_length:
+        out.append(Need("benchmark.load.input_length", load.input_length, load.output_length))
     text_out = max([lat.output_length] * ("latency" in tests) + [thr.tokens_per_request] * ("throughput" in tests),
                    default=0)
     if count is not None and text_out:

@@ -76,6 +76,32 @@ def _throughput_rows(report: Report) -> list[list[Any]]:
             for p in (thr.points if thr else [])]
 
 
+def _load_rows(report: Report) -> list[list[Any]]:
+    """The open-loop section's distributions: from the send (server + network) and from the due time."""
+    load = report.load
+    if load is None:
+        return []
+    m = load.metrics
+    dists = (("TTFT (from send)", m.ttft_ms), ("TPOT", m.tpot_ms), ("ITL", m.itl_ms), ("E2E (from send)",
+             m.e2e_latency_ms), ("TTFT (from arrival)", load.ttft_from_arrival_ms), ("E2E (from arrival)",
+             load.e2e_from_arrival_ms), ("schedule lag", load.schedule_lag_ms), ("client queue", load.client_queue_ms))
+    return [[name, d.median, d.p90, d.p99, d.count] if d else [name, None, None, None, 0] for name, d in dists]
+
+
+def _load_markdown(report: Report) -> list[str]:
+    load = report.load
+    if load is None:
+        return []
+    s = load.schedule
+    rate = "inf" if load.requested_rate_rps is None else fmt(load.requested_rate_rps)
+    return ["", f"## Open-loop load ({load.mode}, {load.workers} client process(es))", "",
+            f"{s.arrivals} arrivals (burstiness {s.burstiness:g}, seed {s.seed}), requested {rate} req/s, sent "
+            f"{fmt(load.achieved_send_rate_rps)}, completed {fmt(load.throughput_rps)} req/s; "
+            f"{load.metrics.completed} completed, {load.metrics.failed} failed; max concurrency "
+            f"{load.max_concurrency or 'none'}; prompts: {load.prompts}." + (f" {load.note}." if load.note else ""),
+            "", table(["ms", "median", "p90", "p99", "samples"], _load_rows(report))]
+
+
 def _engine_stat_rows(stats: dict[str, Any]) -> list[list[Any]]:
     """Engine-specific counters (vLLM prefix cache, the dual engine's alpha...) as dot-keys; lists left out."""
     from mm_orch.benchmark.reporter import flatten
@@ -135,6 +161,7 @@ def report_markdown(report: Report, plots: dict[str, Path] | None = None, title:
         out += ["", "## Throughput", "",
                 table(["mode", "level", "requests/s", "output tokens/s", "total tokens/s", "batch efficiency",
                        "TTFT median ms", "E2E median ms"], _throughput_rows(report))]
+    out += _load_markdown(report)
     if _engine_stat_rows(report.engine_stats):
         out += ["", "## Engine statistics", "", table(["statistic", "value"], _engine_stat_rows(report.engine_stats))]
     v = report.validation

@@ -102,6 +102,9 @@ def failed_phases(report: Report) -> list[dict[str, Any]]:
     if report.throughput is not None:
         parts += [(f"throughput {p.mode} {p.level}", p.metrics.failed, p.metrics.completed, p.metrics.errors)
                   for p in report.throughput.points]
+    if report.load is not None:
+        m = report.load.metrics
+        parts.append((f"load ({report.load.mode})", m.failed, m.completed, m.errors))
     return [{"phase": name, "failed": failed, "completed": done, "error": (errors or [None])[0]}
             for name, failed, done, errors in parts if failed]
 

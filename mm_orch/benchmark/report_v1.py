@@ -90,6 +90,7 @@ def convert_v1(data: dict[str, Any]) -> dict[str, Any]:
             "timestamp": data["timestamp"], "system_info": info, "config": data.get("config") or None,
             "model_info": data.get("model_info"), "latency": _latency(data.get("latency")),
             "memory": _memory(data.get("memory")), "throughput": _throughput(data.get("throughput")),
+            "load": data.get("load"),  # issue 11's schema-1 reports held LoadResult's own dump
             "engine_stats": data.get("engine_stats") or {}, "validation": data.get("validation"),
             "baseline_check": data.get("baseline_check"), "repeat": repeat,
             "warnings": ["converted from a schema 1 report"]}

@@ -8,6 +8,7 @@ from typing import Any
 
 from mm_orch.benchmark.fit import check_loaded
 from mm_orch.benchmark.latency import LatencyBenchmark
+from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.benchmark.report import (
@@ -20,7 +21,7 @@ from mm_orch.benchmark.report import (
 from mm_orch.benchmark.schema import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.benchmark.workloads import grid_scenarios, synthetic_prompt_ids
-from mm_orch.config import TEST_TYPES, Config
+from mm_orch.config import ALL_TEST_TYPES, TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 
 
 def _check_tests(tests: Sequence[str]) -> list[str]:
-    bad = [t for t in tests if t not in TEST_TYPES]
+    bad = [t for t in tests if t not in ALL_TEST_TYPES]
     if bad or not tests:
-        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(TEST_TYPES)})")
-    return [t for t in TEST_TYPES if t in tests]  # memory first: its peak window starts clean
+        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(ALL_TEST_TYPES)})")
+    return [t for t in ALL_TEST_TYPES if t in tests]  # memory first: its peak window starts clean
 
 
 def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
@@ -79,6 +80,9 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
                                 cfg.benchmark.latency.ignore_eos, progress)
+    if s.input_length:  # the lengths the config asks for, not the text prompts
+        vocab = engine.vocab_token_ids()
+        prompts = [synthetic_prompt_ids(vocab, s.input_length, cfg.engine.seed + i) for i in range(8)]
     results = []
     progress.phase("throughput: single", None)
     results.append(bench.measure_single_request(engine, prompts))
@@ -89,6 +93,12 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
         progress.phase(f"throughput: batch {b}", None)
         results.append(bench.measure_batch(engine, prompts, b))
     return throughput_section(results)
+
+
+def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LoadResult:
+    from mm_orch.benchmark.load_runner import run_load
+
+    return run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
 
 
 def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
@@ -120,7 +130,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
     load_before = load_sample()
-    sections: dict[str, Any] = {"latency": None, "memory": None, "throughput": None}
+    sections: dict[str, Any] = {"latency": None, "memory": None, "throughput": None, "load": None}
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
@@ -134,6 +144,8 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             log.info("test latency finished")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
+        if "load" in tests:
+            sections["load"] = _run_load(engine, cfg, prompts, progress)
         if sections["memory"] is not None and info.device == "cuda":
             _cuda_figures(engine, sections["memory"])
         engine_stats = engine.stats()

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_serializer, model_validator
 
 from mm_orch.benchmark.baseline_models import BaselineResult
+from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.metrics import Distribution, Histogram, MetricsSummary
 from mm_orch.benchmark.targets import ValidationResult
 from mm_orch.config import BenchmarkSettings, Targets
@@ -279,7 +280,7 @@ class Report(Section):
     """One benchmark run of one model on one engine."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "mm_orch report, schema 2"})
-    SECTIONS: ClassVar[tuple[str, ...]] = ("latency", "memory", "throughput")
+    SECTIONS: ClassVar[tuple[str, ...]] = ("latency", "memory", "throughput", "load")
 
     schema_version: Literal[2] = Field(SCHEMA_VERSION, description="2: the typed report.")
     model_name: str = Field(description="Model alias or path.")
@@ -292,6 +293,9 @@ class Report(Section):
     latency: LatencySection | None = Field(None, description="Latency test; null when not run.")
     memory: MemorySection | None = Field(None, description="Memory test; null when not run.")
     throughput: ThroughputSection | None = Field(None, description="Throughput test; null when not run.")
+    load: LoadResult | None = Field(None, description="Open-loop load test (--tests load): a seeded arrival "
+                                    "schedule, TTFT/TPOT/E2E from send and from arrival, schedule lag; null when "
+                                    "not run.")
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")
     validation: ValidationResult | None = Field(None, description="Per-model target check.")
     baseline_check: BaselineResult | None = Field(None, description="Baseline gate result (--baseline).")

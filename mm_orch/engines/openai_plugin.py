@@ -3,6 +3,8 @@ is openai_http.py."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from mm_orch.engines.registry import register_engine
@@ -18,8 +20,11 @@ class OpenAIEngineSettings(_Strict):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key, if any.")
     timeout_s: float = Field(600.0, gt=0, description="Per-request timeout in seconds.")
     tokenizer: str | None = Field(None, description="Local model alias/folder whose tokenizer builds exact-length "
-                                  "prompts; None = --model.")
+                                  "prompts and counts tokens when the server sends no usage; None = --model.")
+    endpoint: Literal["completions", "chat"] = Field("completions", description="/v1/completions or "
+                                                     "/v1/chat/completions.")
 
 
 register_engine("openai", "mm_orch.engines.openai_http:OpenAIEngine", settings=OpenAIEngineSettings,
-                flags={"base_url": "--base-url"}, description="any OpenAI-compatible server, streamed /v1/completions")
+                flags={"base_url": "--base-url", "endpoint": "--endpoint", "tokenizer": "--tokenizer"},
+                description="any OpenAI-compatible server, streamed /v1/completions or /v1/chat/completions")

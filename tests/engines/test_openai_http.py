@@ -7,17 +7,14 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.errors import ConfigError, EngineError
-
-pytest.importorskip("fastapi", reason="the mock OpenAI server needs the api extra")
-pytest.importorskip("uvicorn", reason="the mock OpenAI server needs the api extra")
-from tests.engines.openai_mock_server import MockServer  # noqa: E402 - after the optional-dependency skips
+from mm_orch.mock_server import MockProcess
 
 TTFT_MS, ITL_MS = 80.0, 20.0
 
 
 @pytest.fixture(scope="module")
 def engine():
-    with MockServer(TTFT_MS / 1e3, ITL_MS / 1e3, model="mock") as server:
+    with MockProcess(ttft_ms=TTFT_MS, itl_ms=ITL_MS, model="mock") as server:
         e = OpenAIEngine("tiny-qwen2", base_url=server.base_url, served_model="mock")
         e.load()
         yield e
@@ -52,12 +49,12 @@ def test_errors_are_clear():
         OpenAIEngine("m", base_url="localhost:1")
     with pytest.raises(EngineError, match="cannot reach http://127.0.0.1:9/v1/models"):
         OpenAIEngine("m", base_url="http://127.0.0.1:9/v1", timeout_s=2).load()
-    with MockServer(model="mock") as server:
+    with MockProcess(model="mock") as server:
         with pytest.raises(ConfigError, match=r"serves \['mock'\], not 'other'"):
             OpenAIEngine("other", base_url=server.base_url).load()
         e = OpenAIEngine("mock", base_url=server.base_url, served_model="mock")
         e.load()
-        e.served_model = "gone"
+        e.settings.served_model = "gone"
         rec = e.stream(GenerationRequest(prompt="x", max_new_tokens=2))
         assert not rec.success and "HTTP 404" in rec.error
         e.close()
@@ -67,7 +64,7 @@ def test_the_report_never_presents_client_memory_as_the_models():
     from mm_orch.benchmark.runner import run_benchmark
     from mm_orch.config import Config, apply_overrides
 
-    with MockServer(0.001, 0.001, model="mock") as server:
+    with MockProcess(ttft_ms=1.0, itl_ms=1.0, model="mock") as server:
         cfg = apply_overrides(Config(), {"engine": {"name": "openai", "openai": {"base_url": server.base_url,
                                                                                 "served_model": "mock"}}})
         report = run_benchmark(cfg, "tiny-qwen2", ["memory"])

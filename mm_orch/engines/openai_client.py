@@ -1,0 +1,183 @@
+"""The async OpenAI-compatible streaming client: /v1/completions or /v1/chat/completions.
+
+Per request: the body is prepared before the clock starts, the start is taken right before the bytes
+go out, every server-sent event is timestamped when its bytes arrive (http_stream.py), and the JSON is
+decoded after the response is over. Token counts come from the server's `usage` when it sends one, else
+from a local tokenizer over the streamed text, else each event counts as one token; the source is kept
+per request. An event that carries several tokens gives each of them the event's arrival time.
+A failed request (HTTP error, bad stream, timeout, refused connection) is a RequestRecord with
+success=False, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mm_orch.engines.base import GenerationRequest, RequestRecord, now_ns
+from mm_orch.engines.http_stream import HttpStreamClient, StreamedResponse
+from mm_orch.errors import ConfigError
+
+Endpoint = Literal["completions", "chat"]
+CountSource = Literal["usage", "tokenizer", "events"]
+
+
+class ClientSettings(BaseModel):
+    """Everything a client process needs to talk to the server (picklable, for worker processes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str = Field(description="API root, e.g. http://127.0.0.1:8000/v1.")
+    served_model: str = Field(description="The model name sent in each request.")
+    endpoint: Endpoint = Field("completions", description="completions (/v1/completions) or chat.")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="Environment variable holding the API key.")
+    timeout_s: float = Field(600.0, gt=0, description="Whole-request timeout.")
+
+
+@dataclass(slots=True)
+class Streamed:
+    """A request's record plus what the load report needs about its stream."""
+
+    record: RequestRecord
+    events: int  # content-bearing events
+    count_source: CountSource | None  # None for a failed request
+
+
+def spread_tokens(total: int, weights: list[int]) -> list[int]:
+    """Split `total` tokens over events in proportion to weights (largest remainder), every event >= 1
+    when there are at least as many tokens as events."""
+    n = len(weights)
+    if n == 0:
+        return []
+    if total == n:
+        return [1] * n
+    floor = 1 if total >= n else 0
+    rest = total - floor * n
+    w = [max(x, 0) for x in weights]
+    s = sum(w) or n
+    if not sum(w):
+        w = [1] * n
+    shares = [rest * x / s for x in w]
+    out = [floor + int(x) for x in shares]
+    left = total - sum(out)
+    for i in sorted(range(n), key=lambda i: shares[i] - int(shares[i]), reverse=True)[:left]:
+        out[i] += 1
+    return out
+
+
+def _text_of(choice: dict[str, Any]) -> str:
+    if "text" in choice:
+        return choice.get("text") or ""
+    delta = choice.get("delta") or choice.get("message") or {}
+    return delta.get("content") or ""
+
+
+class AsyncOpenAIClient:
+    """One event loop's client. Prepare bodies with body(); send with stream()."""
+
+    def __init__(self, settings: ClientSettings, tokenizer: Any = None) -> None:
+        self.s, self.tokenizer = settings, tokenizer
+        key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = HttpStreamClient(settings.base_url, headers)
+        self.path = "/chat/completions" if settings.endpoint == "chat" else "/completions"
+
+    def body(self, req: GenerationRequest) -> bytes:
+        """The HTTP request bytes for one GenerationRequest (built before the clock starts)."""
+        b: dict[str, Any] = {"model": self.s.served_model, "max_tokens": req.max_new_tokens,
+                             "temperature": req.temperature, "top_p": req.top_p, "stream": True,
+                             "stream_options": {"include_usage": True}}
+        if self.s.endpoint == "chat":
+            b["messages"] = [{"role": "user", "content": self._text(req)}]
+        else:
+            b["prompt"] = req.prompt if req.prompt is not None else req.prompt_token_ids
+        if req.ignore_eos:  # vLLM/SGLang extensions for a fixed output length
+            b |= {"ignore_eos": True, "min_tokens": req.max_new_tokens}
+        if req.top_k:
+            b["top_k"] = req.top_k
+        if req.seed is not None:
+            b["seed"] = req.seed
+        return self.http.request_bytes("POST", self.path, json.dumps(b).encode())
+
+    def _text(self, req: GenerationRequest) -> str:
+        if req.prompt is not None:
+            return req.prompt
+        if self.tokenizer is None:
+            raise ConfigError("the chat endpoint needs text prompts: token-id prompts need a tokenizer "
+                              "(--tokenizer) to be decoded")
+        return self.tokenizer.decode(req.prompt_token_ids)
+
+    def input_tokens(self, req: GenerationRequest) -> int:
+        if req.prompt_token_ids is not None:
+            return len(req.prompt_token_ids)
+        return len(self.tokenizer.encode(req.prompt, add_special_tokens=False)) if self.tokenizer else 0
+
+    async def stream(self, req: GenerationRequest, data: bytes | None = None) -> Streamed:
+        data = data if data is not None else self.body(req)
+        rec = RequestRecord(start_ns=now_ns())
+        try:
+            res = await asyncio.wait_for(self.http.send(data), self.s.timeout_s)
+        except TimeoutError:
+            return self._failed(rec, f"timeout after {self.s.timeout_s:g} s")
+        except (OSError, ConnectionError, ValueError, IndexError) as e:
+            return self._failed(rec, f"{type(e).__name__}: {str(e)[:200]}")
+        rec.end_ns = now_ns()
+        if res.status >= 400 or res.status < 200:
+            return self._failed(rec, f"HTTP {res.status}: {res.body[:200].decode(errors='replace')}")
+        try:
+            return self._record(rec, req, res)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            return self._failed(rec, f"bad event stream: {type(e).__name__}: {str(e)[:160]}")
+
+    def _failed(self, rec: RequestRecord, error: str) -> Streamed:
+        rec.success, rec.error = False, error
+        rec.end_ns = rec.end_ns or now_ns()
+        return Streamed(rec, 0, None)
+
+    def _record(self, rec: RequestRecord, req: GenerationRequest, res: StreamedResponse) -> Streamed:
+        times, texts, usage = [], [], {}
+        for t, payload in res.events:
+            if payload == b"[DONE]":
+                continue
+            obj = json.loads(payload)
+            if obj.get("error"):
+                raise ValueError(f"server error in stream: {str(obj['error'])[:160]}")
+            usage = obj.get("usage") or usage
+            for choice in obj.get("choices") or ():
+                text = _text_of(choice)
+                if text:
+                    times.append(t)
+                    texts.append(text)
+        if not times:
+            rec.success, rec.error = False, f"no tokens in the response (HTTP {res.status})"
+            return Streamed(rec, 0, None)
+        rec.text = "".join(texts)
+        source: CountSource
+        if usage.get("completion_tokens"):
+            total, source = int(usage["completion_tokens"]), "usage"
+        elif self.tokenizer is not None:
+            total, source = len(self.tokenizer.encode(rec.text, add_special_tokens=False)), "tokenizer"
+        else:
+            total, source = len(times), "events"
+        weights = [len(x) for x in texts]
+        if self.tokenizer is not None and total != len(times):
+            weights = [len(self.tokenizer.encode(x, add_special_tokens=False)) for x in texts]
+        per_event = spread_tokens(total, weights)
+        rec.token_times_ns = [t for t, k in zip(times, per_event, strict=True) for _ in range(k)]
+        rec.output_tokens = total
+        rec.input_tokens = int(usage.get("prompt_tokens") or self.input_tokens(req))
+        rec.batched = total > len(times)  # several tokens per event: they share its arrival time
+        return Streamed(rec, len(times), source)
+
+    async def models(self) -> list[str]:
+        res = await asyncio.wait_for(self.http.get("/models"), self.s.timeout_s)
+        if res.status >= 400:
+            raise ConnectionError(f"HTTP {res.status}: {res.body[:200].decode(errors='replace')}")
+        return [m.get("id") for m in json.loads(res.body or b"{}").get("data", [])]
+
+    def close(self) -> None:
+        self.http.close()
