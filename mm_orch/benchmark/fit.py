@@ -90,6 +90,17 @@ def registered_context(model: str, user_models: dict[str, Any]) -> int | None:
     return None
 
 
+def _registered(model: str, cfg: Any) -> bool:
+    from mm_orch.errors import ModelNotFoundError
+    from mm_orch.models.registry import resolve_model
+
+    try:
+        resolve_model(model, cfg.models)
+    except ModelNotFoundError:
+        return False
+    return True
+
+
 def engine_context(cfg: Any, model: str) -> int | None:
     """The context a run of cfg's engine on `model` will have, as far as the configs tell."""
     limits = [registered_context(model, cfg.models)]
@@ -132,6 +143,8 @@ def local_counter(model: str, cfg: Any) -> Counter | None:
 def check_before_load(cfg: Any, model: str, tests: Sequence[str], prompts: Sequence[str] | None = None,
                       prompt_source: str = "test_prompts") -> None:
     """ConfigError naming the prompt and the numbers when something cannot fit; silent when unknown."""
+    if cfg.engine.name == "openai" and not _registered(model, cfg):
+        return  # a name the remote server serves: its context is the server's (checked after loading, if known)
     context = engine_context(cfg, model)
     if not context:
         return
