@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
+from mm_orch.studies.settings import StudySettings
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
 TEST_TYPES = ("latency", "memory", "throughput")
@@ -213,6 +214,7 @@ class Config(Strict):
     optimal_sampling: OptimalSamplingSettings = OptimalSamplingSettings()
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
+    studies: StudySettings = StudySettings()  # issue 12: workload, accuracy, context length, SLOs
 
 
 def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any
 from mm_orch import __version__, cli_gate
 from mm_orch.config import TEST_TYPES
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
+from mm_orch.studies import cli as study_cli
 
 log = logging.getLogger("mm_orch")
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     cli_gate.add_arguments(p)
+    study_cli.add_arguments(p)  # issue 12
     return p
 
 
@@ -110,12 +112,14 @@ def run_cli(a: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     cfg = load_config(a.config)
-    cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a), source="command line")
+    cfg = apply_overrides(cfg, overrides_from_args(a) | cli_gate.gate_overrides(a) | study_cli.overrides(a),
+                          source="command line")
     baseline = cli_gate.preflight(a, cfg)
     out_dir = Path(cfg.benchmark.report.output_dir)
     if out_dir.exists() and not out_dir.is_dir():  # found now, not after minutes of measuring
         raise ConfigError(f"--benchmark-output {out_dir}: exists and is not a folder")
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
+    tests = study_cli.tests(a, tests, ",".join(TEST_TYPES))  # issue 12: --dataset, --accuracy, ...
     prompts = load_prompt_file(a.prompts) if a.prompts else None
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
     with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:

@@ -19,15 +19,17 @@ from mm_orch.engines.base import Engine, ModelInfo, engine_class
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
+from mm_orch.studies.settings import STUDY_TESTS
 
 log = logging.getLogger(__name__)
 
 
 def _check_tests(tests: Sequence[str]) -> list[str]:
-    bad = [t for t in tests if t not in TEST_TYPES]
+    known = TEST_TYPES + STUDY_TESTS
+    bad = [t for t in tests if t not in known]
     if bad or not tests:
-        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(TEST_TYPES)})")
-    return [t for t in TEST_TYPES if t in tests]  # memory first: its peak window starts clean
+        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(known)})")
+    return [t for t in known if t in tests]  # memory first: its peak window starts clean
 
 
 def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
@@ -121,6 +123,9 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             sections["latency"] = _run_latency(engine, cfg, prompts, progress)
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
+        from mm_orch.studies.hooks import run_studies  # issue 12: optional study sections
+
+        studies = run_studies(engine, cfg, info, tests, progress)
         if sections["memory"] is not None and info.device == "cuda":
             snap = engine.memory_snapshot()
             sections["memory"]["run_peak_gb"] = snap.gpu_peak_allocated_gb
@@ -138,5 +143,6 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         model_name, engine_name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
         system_info=collect_system_info() if cfg.benchmark.report.include_system_info else None,
         model_info=asdict(info), extra={"engine_stats": engine_stats})
+    report.update(studies)  # issue 12: workload / accuracy / context_length sections
     report["validation"] = validate_targets(model_name, report, cfg.targets.get(model_name)).model_dump()
     return report
