@@ -131,6 +131,8 @@ def run_cli(a: argparse.Namespace) -> int:
         raise
     path = reporter.write(report, cfg.benchmark.report.format)
     console.print(summary_table(report))
+    for line in study_cli.summary(report):  # issue 12: study sections
+        console.print(line, markup=False)
     console.print(f"report: {path}")
     failures = failed_phases(report)
     for f in failures:

@@ -56,7 +56,8 @@ def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[floa
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if correct == 0 else max(0.0, centre - half)  # exact ends, not rounding noise
+    return lo, 1.0 if correct == total else min(1.0, centre + half)
 
 
 class Score(BaseModel):

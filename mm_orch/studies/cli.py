@@ -53,3 +53,32 @@ def tests(a: argparse.Namespace, tests: list[str], default: str) -> list[str]:
         return tests
     base = [] if a.tests == default else tests
     return base + [t for t in chosen if t not in base]
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None, fmt: str = ".1f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """One line or a few per study section of the report, for the console."""
+    lines = []
+    if w := report.get("workload"):
+        m, g, pc = w["metrics"], w.get("goodput"), w["prefix_cache"]
+        ttft = (m.get("ttft_ms") or {}).get("median")
+        lines.append(f"workload {w['source']}: {w['requests']} requests, {_num(m['requests_per_second'], '.2f')} "
+                     f"req/s, {_num(m['output_tokens_per_second'])} output tok/s, TTFT p50 {_num(ttft)} ms, "
+                     f"prefix-cache hit rate {_pct(pc['hit_rate'])}")
+        if g:
+            lines.append(f"  goodput: {_num(g['goodput_rps'], '.2f')} req/s, {g['met']}/{g['requests']} "
+                         f"({_pct(g['share_met'])}) met {g['slo']}")
+    if a := report.get("accuracy"):
+        for run in a["runs"]:
+            o = run["overall"]
+            lines.append(f"accuracy [{run['mode']}] on {a['tasks']}: {_pct(o['accuracy'])} ({o['correct']}/"
+                         f"{o['total']}, 95% CI {_pct(o['ci95_low'])}-{_pct(o['ci95_high'])}), "
+                         f"{_num(run['metrics']['output_tokens_per_second'])} output tok/s")
+    return lines
