@@ -67,7 +67,7 @@ def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Pr
 def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
-                                cfg.benchmark.latency.ignore_eos, progress)
+                                cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo)
     results = []
     progress.phase("throughput: single", None)
     results.append(bench.measure_single_request(engine, prompts))
@@ -77,7 +77,11 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     for b in s.batch_sizes:
         progress.phase(f"throughput: batch {b}", None)
         results.append(bench.measure_batch(engine, prompts, b))
-    return throughput_section(results)
+    section = throughput_section(results)
+    if cfg.studies.slo:  # issue 12: goodput per phase
+        section["goodput"] = [{"mode": r.mode, "level": r.level, **r.goodput.model_dump(mode="json")}
+                              for r in results]
+    return section
 
 
 def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
