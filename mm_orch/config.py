@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mm_orch.benchmark.generation import GenerationSettings
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
 from mm_orch.studies.settings import StudySettings
@@ -69,6 +70,7 @@ class BenchmarkSettings(Strict):
     memory: MemorySettings = MemorySettings()
     throughput: ThroughputSettings = ThroughputSettings()
     report: ReportSettings = ReportSettings()
+    generation: GenerationSettings = GenerationSettings()
 
 
 class Targets(Strict):
@@ -215,6 +217,13 @@ class Config(Strict):
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
     studies: StudySettings = StudySettings()  # issue 12: workload, accuracy, context length, SLOs
+
+    @model_validator(mode="after")
+    def _beams_are_hf_only(self) -> Config:
+        if self.benchmark.generation.num_beams > 1 and self.engine.name != "hf":
+            raise ValueError(f"benchmark.generation.num_beams: beam search runs on the hf engine only, "
+                             f"not '{self.engine.name}'")
+        return self
 
 
 def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:

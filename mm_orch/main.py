@@ -17,6 +17,7 @@ from mm_orch import __version__, cli_gate
 from mm_orch.config import TEST_TYPES
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
 from mm_orch.studies import cli as study_cli
+from mm_orch.studies import plots as study_plots
 
 log = logging.getLogger("mm_orch")
 
@@ -121,6 +122,8 @@ def run_cli(a: argparse.Namespace) -> int:
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
     tests = study_cli.tests(a, tests, ",".join(TEST_TYPES))  # issue 12: --dataset, --accuracy, ...
     prompts = load_prompt_file(a.prompts) if a.prompts else None
+    if a.sweep:  # issue 12: one run per grid cell, one sweep report
+        return study_cli.run_sweep_cli(a, cfg, tests, prompts, console)
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
     with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
         report = cli_gate.measure(a, cfg, tests, prompts, progress)
@@ -134,6 +137,8 @@ def run_cli(a: argparse.Namespace) -> int:
     for line in study_cli.summary(report):  # issue 12: study sections
         console.print(line, markup=False)
     console.print(f"report: {path}")
+    for extra in study_plots.write_study_files(report, path):  # issue 12: e.g. the context-length curve
+        console.print(f"study: {extra}", markup=False)
     failures = failed_phases(report)
     for f in failures:
         console.print(f"[yellow]{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) "

@@ -41,7 +41,8 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
 
 def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
     s = cfg.benchmark.latency
-    bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress)
+    bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
+                             sampling=cfg.benchmark.generation.request_kwargs())
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
     progress.phase("latency", bench.steps(len(prompts)) + len(scenarios) * bench.steps(1))
     headline = bench.run(engine, prompts, s.output_length)
@@ -67,7 +68,8 @@ def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Pr
 def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
-                                cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo)
+                                cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo,
+                                sampling=cfg.benchmark.generation.request_kwargs())
     results = []
     progress.phase("throughput: single", None)
     results.append(bench.measure_single_request(engine, prompts))

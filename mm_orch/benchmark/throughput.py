@@ -33,7 +33,7 @@ class ThroughputResult(BaseModel):
 class ThroughputBenchmark:
     def __init__(self, duration_seconds: float = 60, tokens_per_request: int = 100, min_requests: int = 1,
                  ignore_eos: bool = True, progress: Progress | None = None, warmup_tokens: int = 16,
-                 slo: SLO | None = None) -> None:
+                 slo: SLO | None = None, sampling: dict | None = None) -> None:
         if duration_seconds <= 0 or tokens_per_request < 1:
             raise ConfigError("duration_seconds must be > 0 and tokens_per_request >= 1")
         self.duration_s, self.tokens = duration_seconds, tokens_per_request
@@ -42,17 +42,18 @@ class ThroughputBenchmark:
         # One short uncounted call per phase, so a new batch shape's compile/autotune is not timed.
         self.warmup_tokens = warmup_tokens
         self.slo = slo
+        self.sampling = sampling or {}  # GenerationSettings.request_kwargs(); {} = greedy
 
     def _warmup(self, engine: Engine, prompts: Sequence[Prompt], batch_size: int = 1) -> None:
         if self.warmup_tokens < 1:
             return
-        req = make_request(prompts[0], min(self.warmup_tokens, self.tokens), self.ignore_eos)
+        req = make_request(prompts[0], min(self.warmup_tokens, self.tokens), self.ignore_eos, **self.sampling)
         engine.generate([req] * batch_size) if batch_size > 1 else engine.stream(req)
 
     def _requests(self, prompts: Sequence[Prompt]):
         if not prompts:
             raise ConfigError("throughput needs at least one prompt")
-        return [make_request(p, self.tokens, self.ignore_eos) for p in prompts]
+        return [make_request(p, self.tokens, self.ignore_eos, **self.sampling) for p in prompts]
 
     def _result(self, mode: str, level: int, records: list[RequestRecord], wall_s: float,
                 serialized: bool = False) -> ThroughputResult:

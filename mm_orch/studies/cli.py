@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "from studies.context_length.start up to the model's limit")
     g.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                    help="repeatable; runs the grid of all combinations, one report point per cell")
+    g.add_argument("--sweep-name", metavar="STEM", help="--sweep: file name stem of the sweep report")
 
 
 def overrides(a: argparse.Namespace) -> dict[str, Any]:
@@ -81,4 +82,35 @@ def summary(report: dict[str, Any]) -> list[str]:
             lines.append(f"accuracy [{run['mode']}] on {a['tasks']}: {_pct(o['accuracy'])} ({o['correct']}/"
                          f"{o['total']}, 95% CI {_pct(o['ci95_low'])}-{_pct(o['ci95_high'])}), "
                          f"{_num(run['metrics']['output_tokens_per_second'])} output tok/s")
+    if c := report.get("context_length"):
+        pts = ", ".join(f"{p['context_tokens']}: {_num(p['ttft_ms'])}" for p in c["points"])
+        lines.append(f"context length -> TTFT ms: {pts}")
     return lines
+
+
+def run_sweep_cli(a: argparse.Namespace, cfg: Any, tests: list[str], prompts: list[str] | None, console: Any
+                  ) -> int:
+    """--sweep: one benchmark per grid cell, then one sweep report (JSON, Markdown, plots)."""
+    import shlex
+    import sys
+
+    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.cli_output import RichProgress
+    from mm_orch.studies.sweep import parse_sweep, run_sweep
+    from mm_orch.studies.sweep_output import write_sweep
+
+    parameters = parse_sweep(a.sweep)
+    with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
+        result = run_sweep(cfg, parameters, lambda c: run_benchmark(c, a.model, tests, prompts, progress),
+                           a.model, tests)
+    command = "python3 -m mm_orch.main " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
+    paths = write_sweep(result, cfg.benchmark.report.output_dir, a.sweep_name, command)
+    failed = [p for p in result.points if p.error]
+    for p in failed:
+        console.print(f"cell {p.params} failed: {p.error}", markup=False)
+    console.print(f"sweep report: {paths['markdown']} (+ {paths['json'].name} and plots)", markup=False)
+    if len(failed) == len(result.points):
+        from mm_orch.errors import EngineError
+
+        raise EngineError(cfg.engine.name, f"every cell of the sweep failed: {failed[0].error}")
+    return 0

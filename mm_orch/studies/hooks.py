@@ -24,4 +24,9 @@ def run_studies(engine: Engine, cfg: Any, info: ModelInfo, tests: Sequence[str],
         from mm_orch.studies.accuracy import run_accuracy
 
         out["accuracy"] = run_accuracy(engine, st.accuracy, progress).model_dump(mode="json")
+    if "context_length" in tests:
+        from mm_orch.studies.context_length import run_context_length
+
+        out["context_length"] = run_context_length(engine, info, st.context_length, cfg.engine.seed,
+                                                   progress).model_dump(mode="json")
     return out
