@@ -104,6 +104,7 @@ def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
 def _config_that_ran(cfg: Config, model_name: str, tests: list[str], prompts: list[str]) -> dict[str, Any]:
     return {"model_name": model_name, "tests": tests, "engine": cfg.engine.model_dump(),
             "benchmark": cfg.benchmark.model_dump(), "prompts": prompts,
+            "studies": cfg.studies.model_dump(mode="json"),  # issue 12
             "targets": cfg.targets[model_name].model_dump(exclude_none=True) if model_name in cfg.targets else None}
 
 
