@@ -108,6 +108,8 @@ METRICS: tuple[tuple[str, tuple[Any, ...], str], ...] = (
     ("e2e_latency_ms", ("latency", "e2e_latency_ms"), "ms, lower is better"),
     ("tokens_per_second", ("latency", "tokens_per_second"), "output tok/s per request, higher is better"),
     ("peak_memory_gb", ("memory", "peak_gb"), "GiB, lower is better"),
+    ("model_load_gb", ("memory", "model_load_gb"), "GiB, lower is better"),
+    ("weights_bytes", ("model_info", "weights_bytes"), "bytes of parameters as stored, lower is better"),
     ("single_request_tps", ("throughput", "single_request_tps"), "output tok/s, higher is better"),
     ("workload_output_tps", ("workload", "metrics", "output_tokens_per_second"), "output tok/s, higher is better"),
     ("workload_goodput_rps", ("workload", "goodput", "goodput_rps"), "req/s meeting the SLOs, higher is better"),
