@@ -9,31 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from mm_orch.benchmark.metrics import e2e_ms, tpot_ms, ttft_ms
+from mm_orch.benchmark.slo import SLO, SLO_KEYS
 from mm_orch.engines.base import RequestRecord
 from mm_orch.errors import ConfigError
 
 _METRICS = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "e2e_ms": e2e_ms}
-
-
-class SLO(BaseModel):
-    """Upper bounds a request must meet to count towards goodput; an objective left out is not checked."""
-
-    model_config = ConfigDict(extra="forbid")
-    ttft_ms: float | None = Field(None, gt=0, description="Most time to first token, ms.")
-    tpot_ms: float | None = Field(None, gt=0, description="Most time per output token after the first, ms.")
-    e2e_ms: float | None = Field(None, gt=0, description="Most end-to-end latency, ms.")
-
-    @model_validator(mode="after")
-    def _one_objective(self) -> SLO:
-        if self.ttft_ms is None and self.tpot_ms is None and self.e2e_ms is None:
-            raise ValueError("an SLO needs at least one of ttft_ms, tpot_ms, e2e_ms")
-        return self
-
-    def objectives(self) -> dict[str, float]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class GoodputResult(BaseModel):
@@ -77,7 +60,7 @@ def parse_slo(items: Sequence[str]) -> dict[str, float]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in _METRICS:
-            raise ConfigError(f"--slo {item!r}: expected KEY=MS with KEY one of {', '.join(_METRICS)}")
+            raise ConfigError(f"--slo {item!r}: expected KEY=MS with KEY one of {', '.join(SLO_KEYS)}")
         try:
             out[key] = float(value)
         except ValueError:

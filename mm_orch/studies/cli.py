@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mm_orch.benchmark.goodput import parse_slo
-
 WORKLOAD_KINDS = ("synthetic", "dataset", "shared_prefix", "multi_turn")
 
 
@@ -40,6 +38,8 @@ def overrides(a: argparse.Namespace) -> dict[str, Any]:
             wl["kind"] = a.workload
         st["workload"] = wl
     if a.slo:
+        from mm_orch.benchmark.goodput import parse_slo
+
         st["slo"] = parse_slo(a.slo)
     if a.accuracy:
         st["accuracy"] = {"tasks": a.accuracy}

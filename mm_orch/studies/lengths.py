@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class LengthSpec(BaseModel):
@@ -32,6 +34,8 @@ class LengthSpec(BaseModel):
 
 def sample_lengths(spec: LengthSpec, n: int, rng: np.random.Generator) -> list[int]:
     """n lengths from spec; the same rng state gives the same lengths."""
+    import numpy as np  # here, not at the top: the config imports this module
+
     if spec.dist == "fixed":
         x = np.full(n, float(spec.mean))
     elif spec.dist == "uniform":

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mm_orch.benchmark.goodput import SLO
+from mm_orch.benchmark.slo import SLO
 from mm_orch.studies.lengths import LengthSpec
 
 STUDY_TESTS = ("workload", "accuracy", "context_length")  # selectable with --tests beside the standard three
