@@ -1,12 +1,18 @@
-"""What the CLI draws: a rich progress display and the end-of-run summary tables."""
+"""What the CLI draws: progress on stderr (rich bars on a terminal, one plain line per phase otherwise) and
+the end-of-run tables (stdout), all read from the typed report and the metric catalogue."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.schema import Report
+from mm_orch.benchmark.targets import ValidationResult
 
 
 class RichProgress:
@@ -41,60 +47,77 @@ class RichProgress:
             self._bar.advance(self._task, n)
 
 
-def _fmt(v: Any, unit: str = "") -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        if abs(v) >= 1000:
-            return f"{v:,.0f}{unit}"
-        return f"{v:.2f}{unit}" if abs(v) >= 1 else f"{v:.3g}{unit}"
-    return f"{v}{unit}"
+class PlainProgress:
+    """For logs (stderr is not a terminal): one line per finished phase, what and how long."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._name: str | None = None
+        self._t0 = 0.0
+        self._steps = 0
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # on an error the one-line message says it all
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._name is not None:
+            steps = f", {self._steps} requests" if self._steps else ""
+            print(f"mm_orch: {self._name}: {time.perf_counter() - self._t0:.1f} s{steps}", file=self.stream,
+                  flush=True)
+        self._name = None
+
+    def phase(self, name: str, total: int | None) -> None:
+        self._finish()
+        self._name, self._t0, self._steps = name, time.perf_counter(), 0
+
+    def advance(self, n: int = 1) -> None:
+        self._steps += n
 
 
-def summary_table(report: dict[str, Any]) -> Table:
-    t = Table(title=f"{report['model_name']} on {report['engine']} "
-                    f"({(report.get('model_info') or {}).get('device', '?')})", show_header=True)
-    t.add_column("metric")
-    t.add_column("value", justify="right")
-    lat, mem, thr = report.get("latency") or {}, report.get("memory") or {}, report.get("throughput") or {}
-    rows = [
-        ("TTFT (mean)", lat.get("ttft_ms"), " ms"), ("TPOT (mean)", lat.get("tpot_ms"), " ms"),
-        ("E2E latency (mean)", lat.get("e2e_latency_ms"), " ms"),
-        ("tokens/s per request", lat.get("tokens_per_second"), ""),
-        ("model load memory", mem.get("model_load_gb"), " GiB"), ("inference delta", mem.get("inference_delta_gb"),
-                                                                  " GiB"),
-        ("peak memory", mem.get("peak_gb"), " GiB"), ("KV cache (measured request)", mem.get("kv_cache_gb"), " GiB"),
-        ("single-request tokens/s", thr.get("single_request_tps"), ""),
-    ]
-    rows += [(k.replace("_", " "), v, "") for k, v in thr.items()
-             if (k.startswith("concurrent_") and k.endswith("_rps")) or (k.startswith("batch_") and k.endswith("_tps")
-                                                                         and "total" not in k)]
-    for name, value, unit in rows:
-        section = lat if unit == " ms" or name.startswith("tokens/s") else mem if unit == " GiB" else thr
-        if not section:
-            continue  # that test was not run
-        if value is not None or name.startswith(("TTFT", "peak", "single")):
-            t.add_row(name, _fmt(value, unit))
-    stats = report.get("engine_stats") or {}
+def progress_for(console: Console, enabled: bool) -> Any:
+    """Bars on a terminal, plain lines otherwise, nothing with --no-progress."""
+    if not enabled:
+        return RichProgress(console, enabled=False)
+    return RichProgress(console) if console.is_terminal else PlainProgress(console.file)
+
+
+def summary_table(report: Report) -> Table:
+    device = report.model_info.device if report.model_info else "?"
+    t = Table(title=f"{report.model_name} on {report.engine} ({device})", show_header=True)
+    for c in ("metric", "value", "unit"):
+        t.add_column(c, justify="right" if c == "value" else "left")
+    for s in catalogue.slots(report, summary=True).values():
+        t.add_row(s.label, catalogue.format_value(s.value), s.metric.unit)
+    if report.memory is not None:
+        for name, fig in (("model load memory", report.memory.model_load), ("peak memory", report.memory.peak)):
+            if fig.value_gb is None:
+                t.add_row(f"{name}: missing", fig.reason or "", "")
+                break
+    stats = report.engine_stats
     alpha = stats.get("alpha") or {}
     if alpha.get("count"):
-        t.add_row("alpha (mean ± std, tokens)", f"{alpha['mean']:.4f} ± {alpha['std']:.4f} ({alpha['count']:,})")
+        t.add_row("alpha (mean ± std, tokens)", f"{alpha['mean']:.4f} ± {alpha['std']:.4f} ({alpha['count']:,})", "")
         kl = (alpha.get("divergences") or {}).get("kl_star")
         if kl is not None:
-            t.add_row("KL* (mean, nats)", _fmt(kl))
+            t.add_row("KL* (mean)", catalogue.format_value(kl), "nats")
     hit = (stats.get("prefix_cache") or {}).get("hit_rate")
     if hit is not None:
-        t.add_row("prefix-cache hit rate", f"{hit:.1%}")
+        t.add_row("prefix-cache hit rate", f"{hit:.1%}", "")
     return t
 
 
-def validation_table(validation: dict[str, Any]) -> Table:
-    t = Table(title="target check: " + ("PASSED" if validation["passed"] else "FAILED"))
+def validation_table(validation: ValidationResult) -> Table:
+    t = Table(title="target check: " + ("PASSED" if validation.passed else "FAILED"))
     for c in ("metric", "actual", "target", "result"):
         t.add_column(c)
-    for c in sorted(validation["checked"], key=lambda c: c["passed"]):
-        t.add_row(c["metric"], _fmt(c["actual"]), f"{c['comparison']} {_fmt(c['target'])}",
-                  "[green]ok[/green]" if c["passed"] else "[red]FAIL[/red]")
-    for s in validation["skipped"]:
-        t.add_row(s["metric"], "n/a", "", f"skipped: {s['reason']}")
+    for c in sorted(validation.checked, key=lambda c: c.passed):
+        t.add_row(c.metric, catalogue.format_value(c.actual, c.unit),
+                  f"{c.comparison} {catalogue.format_value(c.target, c.unit)}",
+                  "[green]ok[/green]" if c.passed else "[red]FAIL[/red]")
+    for s in validation.skipped:
+        t.add_row(s.metric, "n/a", "", f"skipped: {s.reason}")
     return t

@@ -7,13 +7,18 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mm_orch.benchmark.generation import GenerationSettings
+from mm_orch.engines.dual_plugin import OptimalSamplingSettings  # noqa: F401  - re-exported for old callers
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
 from mm_orch.studies.settings import StudySettings
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+# A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
+_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
+PACKAGED_CONFIG_PATH = Path(__file__).resolve().parent / "defaults" / "benchmark.yaml"
+DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else PACKAGED_CONFIG_PATH
 TEST_TYPES = ("latency", "memory", "throughput")
 
 
@@ -84,52 +89,80 @@ class Targets(Strict):
     min_single_request_tps: float | None = Field(None, description="throughput.single_request_tps >= this")
 
 
-class HFEngineSettings(Strict):
-    attn_implementation: str | None = Field(None, description="sdpa | eager | flash_attention_2; None = default")
-    static_cache: bool = Field(False, description="Static KV cache + torch.compile (CUDA graphs) decode.")
-    quantization: Literal["8bit", "4bit"] | None = Field(
-        None, description="bitsandbytes weights: 8bit (LLM.int8()) or 4bit (NF4), CUDA or CPU; mm_orch[quant].")
+class EngineSettings(BaseModel):
+    """The engine section: common settings, then one sub-section per registered engine (engine.<name>),
+    each validated by the settings model its engine module registered (mm_orch.engines.registry)."""
 
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str = Field("hf", description="Engine registry name (hf, vllm, dual, openai, or a plug-in).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
+    load_format: Literal["auto", "dummy"] = Field("auto", description="auto: real weights; dummy: random.")
+    seed: int = Field(0, description="Seed of synthetic prompts and sampling.")
 
-class VLLMEngineSettings(Strict):
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM preallocates "
-                                          "for weights, activations and KV cache.")
-    max_model_len: int | None = Field(None, ge=1, description="Context length; None = the model's own.")
-    enforce_eager: bool = Field(False, description="No CUDA graphs (faster start, slower decode).")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over (vLLM's executor).")
-    pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are staged over.")
-    enable_prefix_caching: bool = Field(True, description="Reuse KV blocks of shared prompt prefixes.")
-    max_num_seqs: int | None = Field(None, ge=1, description="Most requests per step; None = vLLM's default.")
-    cpu_kvcache_space_gb: int = Field(1, ge=1, description="KV cache on CPU in GiB (VLLM_CPU_KVCACHE_SPACE).")
-    multiprocessing: bool | None = Field(None, description="Engine core in a child process "
-                                         "(VLLM_ENABLE_V1_MULTIPROCESSING). None = auto: off on CPU (3x faster "
-                                         "start), on with CUDA (host work overlaps the GPU: +5-48% tokens/s).")
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_sections(cls, data: Any) -> Any:
+        from mm_orch.engines.registry import plugins
 
+        if not isinstance(data, dict):
+            return data
+        known = plugins()
+        out = dict(data)
+        if isinstance(out.get("name"), str) and out["name"] not in known:
+            unknown = PydanticCustomError("unknown_engine", "unknown engine '{name}' (choose from {choices})",
+                                          {"name": out["name"], "choices": ", ".join(known)})
+            raise ValidationError.from_exception_data("EngineSettings", [
+                {"type": unknown, "loc": ("name",), "input": out["name"]}])
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            if key not in known:
+                raise ValidationError.from_exception_data("EngineSettings", [
+                    {"type": "extra_forbidden", "loc": (key,), "input": value}])
+            out[key] = _validate_section(key, known[key].settings, value)
+        return out
 
-class OpenAIEngineSettings(Strict):
-    base_url: str = Field("http://127.0.0.1:8000/v1", description="OpenAI-compatible API root (…/v1).")
-    served_model: str | None = Field(None, description="Model name the server expects; None = --model.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key, if any.")
-    timeout_s: float = Field(600.0, gt=0, description="Per-request timeout in seconds.")
-    tokenizer: str | None = Field(None, description="Local model alias/folder whose tokenizer builds exact-length "
-                                  "prompts; None = --model.")
+    def __getattr__(self, name: str) -> Any:
+        """engine.<name> of a registered engine not given in the config: its defaults (not stored, so a
+        partial override, e.g. from the HTTP API, never carries every engine's defaults along)."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            from mm_orch.engines.registry import plugins
 
-
-class EngineSettings(Strict):
-    name: str = Field("hf", description="Engine registry name: hf, vllm, dual, openai.")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    load_format: Literal["auto", "dummy"] = "auto"
-    seed: int = 0
-    hf: HFEngineSettings = HFEngineSettings()
-    vllm: VLLMEngineSettings = VLLMEngineSettings()
-    openai: OpenAIEngineSettings = OpenAIEngineSettings()
+            plugin = plugins().get(name)
+            if plugin is None:
+                raise
+            return plugin.settings()
 
     @model_validator(mode="after")
     def _quantization_is_hf_only(self) -> EngineSettings:
-        if self.hf.quantization and self.name != "hf":
+        hf = getattr(self, "hf", None)
+        if hf is not None and hf.quantization and self.name != "hf":
             raise ValueError(f"hf.quantization: only the hf engine quantizes weights, not '{self.name}'")
         return self
+
+    def section(self, name: str) -> BaseModel:
+        """The settings of one registered engine (its defaults where the config does not set them)."""
+        return getattr(self, name)
+
+    def running(self) -> dict[str, Any]:
+        """The common settings and the running engine's own section (what a report records)."""
+        common = {k: getattr(self, k) for k in type(self).model_fields}
+        return common | {self.name: self.section(self.name).model_dump()}
+
+
+def _validate_section(name: str, model: type[BaseModel], value: Any) -> BaseModel:
+    """An engine's section through its model; errors keep their full path (engine.<name>.<key>)."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value if value is not None else {})
+    except ValidationError as e:
+        raise ValidationError.from_exception_data("EngineSettings", [
+            {"type": x["type"], "loc": (name, *x["loc"]), "input": x["input"], "ctx": x.get("ctx", {})}
+            for x in e.errors()]) from None
 
 
 class ModelEntry(Strict):
@@ -145,27 +178,16 @@ class TestPrompts(Strict):
     medium: list[str] = []
     long: list[str] = []
 
+    @field_validator("short", "medium", "long")
+    @classmethod
+    def _not_blank(cls, v: list[str]) -> list[str]:
+        blank = [i for i, p in enumerate(v) if not p.strip()]
+        if blank:
+            raise ValueError(f"prompt {blank[0]} is empty; every test prompt needs text")
+        return v
+
     def all(self) -> list[str]:
         return [*self.short, *self.medium, *self.long]
-
-
-class OptimalSamplingSettings(Strict):
-    """The dual engine (--engine dual): the teacher is --model, the theta (student) model is set here."""
-
-    theta_model: str = Field("tiny-qwen2-small", description="Theta (student) model; must share the tokenizer.")
-    alpha_method: Literal["fixed", "kl_symmetry", "ess_balance", "entropy"] = Field(
-        "kl_symmetry", description="How the teacher weight alpha of q ∝ theta^(1-a) teacher^a is chosen.")
-    fixed_alpha: float = Field(0.5, ge=0.0, le=1.0, description="alpha for alpha_method=fixed.")
-    iterations: int = Field(20, ge=1, le=64, description="Bisection steps of the alpha solver (20: 1e-6).")
-    teacher_system_prompt: str | None = Field(None, description="System prompt of the teacher only.")
-    theta_system_prompt: str | None = Field(None, description="System prompt of the theta model only.")
-    enable_chat_template: bool = Field(False, description="Wrap each model's prompt in its chat template.")
-    mode: Literal["optimal_sampling", "teacher_only", "theta_only"] = Field(
-        "optimal_sampling", description="teacher_only / theta_only: alpha 1 / 0 through the same path.")
-    sync_every: int = Field(32, ge=1, description="Decode steps between host syncs (EOS check, timestamps).")
-    cuda_graphs: bool = Field(True, description="Capture the decode step as CUDA graphs (CUDA only).")
-    compile: bool = Field(True, description="torch.compile the alpha/sampling head (CUDA only).")
-    track_alpha_stats: bool = Field(True, description="Log KL*, KLs, entropies and ESS per token.")
 
 
 class GateSettings(Strict):
@@ -205,6 +227,19 @@ class ApiSettings(Strict):
     max_prompts: int = Field(64, ge=1, description="Cap on the number of test prompts of a job.")
     max_prompt_chars: int = Field(20000, ge=1, description="Cap on the length of one test prompt (characters).")
     job_timeout_seconds: float = Field(3600.0, gt=0, description="A job running longer is killed and failed.")
+    allowed_base_urls: list[str] = Field([], description="OpenAI-compatible servers (engine.openai.base_url) a job "
+                                         "may call; empty = the openai engine is refused over HTTP.")
+
+    @field_validator("allowed_base_urls")
+    @classmethod
+    def _http_urls(cls, v: list[str]) -> list[str]:
+        bad = [u for u in v if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"'{bad[0]}' is not an http:// or https:// URL")
+        return [u.rstrip("/") for u in v]
+
+    slots: int | None = Field(None, ge=1, le=1024, description="Jobs running at once; null: one per visible GPU "
+                              "(one on a CPU-only machine; with --executor ray, the cluster's GPUs or nodes).")
 
 
 class Config(Strict):
@@ -213,7 +248,6 @@ class Config(Strict):
     models: dict[str, ModelEntry] = {}
     targets: dict[str, Targets] = {}
     test_prompts: TestPrompts = TestPrompts()
-    optimal_sampling: OptimalSamplingSettings = OptimalSamplingSettings()
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
     studies: StudySettings = StudySettings()  # issue 12: workload, accuracy, context length, SLOs
@@ -224,6 +258,26 @@ class Config(Strict):
             raise ValueError(f"benchmark.generation.num_beams: beam search runs on the hf engine only, "
                              f"not '{self.engine.name}'")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_dual_section(cls, data: Any) -> Any:
+        """The dual engine's settings were a top-level `optimal_sampling:` section; now engine.dual."""
+        if isinstance(data, dict) and "optimal_sampling" in data:
+            data = dict(data)
+            legacy = data.pop("optimal_sampling")
+            engine = dict(data.get("engine") or {})
+            if legacy is not None:
+                current = engine.get("dual")
+                current = current.model_dump() if isinstance(current, BaseModel) else dict(current or {})
+                engine["dual"] = current | (legacy.model_dump() if isinstance(legacy, BaseModel) else legacy)
+            data["engine"] = engine
+        return data
+
+    @property
+    def optimal_sampling(self) -> Any:
+        """The dual engine's settings (engine.dual); the old name, kept for callers."""
+        return self.engine.section("dual")
 
 
 def _yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
@@ -256,6 +310,8 @@ def format_validation_error(err: ValidationError, source: str, text: str | None 
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
     elif "input" in first and not isinstance(first["input"], dict | list):
         msg = f"{msg}, got {first['input']!r}"
     where = source
@@ -267,9 +323,7 @@ def format_validation_error(err: ValidationError, source: str, text: str | None 
     return f"{where}: {key}: {msg}{more}"
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a YAML config; any problem raises ConfigError with a one-line message."""
-    path = Path(path) if path else DEFAULT_CONFIG_PATH
+def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     text = read_user_file(path, "config file")
     try:
         data = yaml.safe_load(text)
@@ -282,22 +336,58 @@ def load_config(path: str | Path | None = None) -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data, text
+
+
+def _merge(base: dict, upd: dict) -> dict:
+    out = dict(base)
+    for k, v in upd.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_set(item: str) -> dict[str, Any]:
+    """--set a.b.c=value -> {"a": {"b": {"c": value}}}; the value is read as YAML (numbers, lists, true...)."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() for p in parts):
+        raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE, e.g. benchmark.latency.test_runs=3")
     try:
-        return Config.model_validate(data)
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item}: the value is not valid YAML") from None
+    for p in reversed(parts):
+        value = {p.strip(): value}
+    return value
+
+
+def load_config(path: str | Path | None = None, sets: list[str] | tuple[str, ...] = ()) -> Config:
+    """The packaged defaults, then the YAML at `path` layered over them (a key it leaves out keeps its
+    default), then each --set; every layer is validated and an error names the layer (file and line, or
+    the --set item). Any problem raises ConfigError with a one-line message."""
+    layers = [DEFAULT_CONFIG_PATH]
+    if path is not None and Path(path).resolve() != DEFAULT_CONFIG_PATH.resolve():
+        layers.append(Path(path))
+    data: dict[str, Any] = {}
+    for layer in layers:
+        raw, text = _read_yaml(layer)
+        data = _validated(_merge(data, raw), str(layer), text)
+    for item in sets:
+        data = _validated(_merge(data, parse_set(item)), f"--set {item}")
+    return Config.model_validate(data)
+
+
+def _validated(data: dict[str, Any], source: str, text: str | None = None) -> dict[str, Any]:
+    try:
+        Config.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path), text)) from None
+        raise ConfigError(format_validation_error(e, source, text)) from None
+    return data
 
 
 def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
     """Deep-merge a dict of overrides (HTTP body, CLI) into a config, validating the result."""
-
-    def merge(base: dict, upd: dict) -> dict:
-        out = dict(base)
-        for k, v in upd.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
     try:
-        return Config.model_validate(merge(cfg.model_dump(), overrides))
+        return Config.model_validate(_merge(cfg.model_dump(), overrides))
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from None

@@ -30,3 +30,15 @@ class TargetCheckFailed(MmOrchError):
     """A target or baseline check failed (exit 1)."""
 
     exit_code = 1
+
+
+class BenchmarkInterrupted(MmOrchError):
+    """Ctrl-C during a run (exit 130); `report` holds the tests that finished, marked incomplete, or None."""
+
+    exit_code = 130
+
+    def __init__(self, report: object, finished: list[str], missing: list[str]):
+        done = ", ".join(finished) or "no test"
+        super().__init__(f"interrupted: {done} finished; missing: {', '.join(missing)}")
+        self.report, self.finished, self.missing = report, finished, missing
+        self.path = None  # where the session wrote the partial report

@@ -8,10 +8,9 @@ Prints, per metric, the largest 'worse by' percentage (as the gate computes it) 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from mm_orch.benchmark.baseline import compare_to_baseline
+from mm_orch.benchmark.reporter import load_report
 from mm_orch.config import GateSettings
 
 
@@ -21,11 +20,11 @@ def main() -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--statistic", default="best", choices=["best", "median"])
     a = p.parse_args()
-    base = json.loads(Path(a.baseline).read_text())
+    base = load_report(a.baseline)
     gate = GateSettings(tolerance_pct=0, statistic=a.statistic)
     worst: dict[str, list[float]] = {}
     for run in a.runs:
-        res = compare_to_baseline(json.loads(Path(run).read_text()), base, gate)
+        res = compare_to_baseline(load_report(run), base, gate)
         for d in res.deltas:
             worst.setdefault(d.metric, []).append(d.worse_pct)
     print(f"{'metric':55} {'worst %':>9}  per run (% worse; <0 = better)")

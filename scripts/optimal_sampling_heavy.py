@@ -47,7 +47,7 @@ def system_info() -> dict:
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
         info |= {"gpu": p.name, "gpu_memory_gb": round(p.total_memory / GIB, 2), "cuda": torch.version.cuda,
-                 "sm_count": p.multi_processor_count}
+                 "sm_count": p.multi_processor_count, "gpu_count": torch.cuda.device_count()}
     return info
 
 
@@ -69,8 +69,9 @@ def run_row(s: OptimalSamplingV1, bs: int, mt: int, mode: str, idx: int, rng: ra
     t_ids, th_ids = synthetic_prompts(bs, tok_vocab, rng)
     p = s.params(mt, 0.8, 1.0, -1, mode, stop_at_eos=False)
     cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
+    devices = sorted({torch.device(d).index or 0 for d in (s.decoder.device, s.decoder.theta_device)}) if cuda else []
+    for d in devices:
+        torch.cuda.reset_peak_memory_stats(d)
     t0 = time.perf_counter()
     res = s.decoder.generate(t_ids, th_ids, row_seeds(1000 * idx + bs, bs), p, s.sync_every)
     wall = time.perf_counter() - t0
@@ -81,7 +82,8 @@ def run_row(s: OptimalSamplingV1, bs: int, mt: int, mode: str, idx: int, rng: ra
             "tokens_per_second": n_tokens / gen_s, "total_s": gen_s, "wall_s_with_capture": wall,
             "capture_s": res.capture_s, "prefill_s": (res.first_token_ns - res.start_ns) / 1e9,
             "avg_latency_s": gen_s / bs, "total_tokens": n_tokens, "tokens_per_request": n_tokens / bs,
-            "peak_memory_gb": torch.cuda.max_memory_allocated() / GIB if cuda else None,
+            "peak_memory_gb": sum(torch.cuda.max_memory_allocated(d) for d in devices) / GIB if cuda else None,
+            "peak_memory_gb_per_device": {f"cuda:{d}": torch.cuda.max_memory_allocated(d) / GIB for d in devices},
             "alpha_mean": a.get("mean"), "alpha_std": a.get("std"),
             "kl_star_mean": (a.get("divergences") or {}).get("kl_star")}
 
@@ -110,12 +112,16 @@ def seed_comparison(rows: list[dict]) -> list[str]:
 def markdown(rows: list[dict], info: dict, args, profile: dict | None) -> str:
     names = {"optimal_sampling": "**Optimal Sampling**", "teacher_only": "**Teacher-only**",
              "theta_only": "**Theta-only**"}
+    pl = info.get("placement", {})
     out = ["# Optimal Sampling heavy benchmark (mm_orch dual engine)", "",
-           f"Teacher: {args.teacher}  Theta: {args.theta}  load format: {args.load_format}  "
-           f"alpha: {args.alpha_method}  device: {info.get('gpu', 'cpu')}  torch {info['torch_version']}", "",
+           f"Teacher: {args.teacher} on {pl.get('teacher')}  Theta: {args.theta} on {pl.get('theta')}  "
+           f"load format: {args.load_format}  alpha: {args.alpha_method}  GPU: {info.get('gpu', 'cpu')} "
+           f"x{info.get('gpu_count', 0)}  torch {info['torch_version']}  git {str(info.get('git_sha'))[:10]}", "",
+           f"Flags: overlap (parallel graph branches) {pl.get('overlap_models')}, CUDA graphs {not args.no_graphs}, "
+           f"compile {not args.no_compile}, compiled layers {not (args.no_compile or args.no_compile_layers)}.", "",
            "Output length fixed (EOS ignored), temperature 0.8. Rows are the warm batches (batch_index >= 1); "
-           "batch 0 (capture + compile) is listed apart below. Command: `PYTHONPATH=. python "
-           "scripts/optimal_sampling_heavy.py --load-format dummy --profile`.", ""]
+           "batch 0 (capture + compile) is listed apart below. Command: `python3 "
+           f"scripts/optimal_sampling_heavy.py {' '.join(sys.argv[1:])}`.", ""]
     configs = sorted({(r["batch_size"], r["max_tokens"]) for r in rows}, key=lambda c: (c[1] * c[0], c))
     for bs, mt in configs:
         warm = {r["mode"]: r for r in rows if (r["batch_size"], r["max_tokens"]) == (bs, mt) and r["batch_index"] > 0}
@@ -182,8 +188,10 @@ def main() -> None:
     ap.add_argument("--no-graphs", action="store_true")
     ap.add_argument("--no-compile", action="store_true", help="eager alpha/sampling head and layers")
     ap.add_argument("--no-compile-layers", action="store_true", help="compile only the alpha/sampling head")
-    ap.add_argument("--overlap", action="store_true",
-                    help="experimental: capture the two forwards on two streams (not yet measured)")
+    ap.add_argument("--no-overlap", dest="overlap", action="store_false",
+                    help="run the two forwards one after the other (default: parallel branches of one graph)")
+    ap.add_argument("--theta-device", default=None,
+                    help="put theta on its own GPU, e.g. cuda:1 (default: the teacher's)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "optimal_sampling_heavy"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -192,14 +200,16 @@ def main() -> None:
     t0 = time.perf_counter()
     s = OptimalSamplingV1(args.teacher, args.theta, alpha_method=args.alpha_method, load_format=args.load_format,
                           cuda_graphs=not args.no_graphs, compile=not args.no_compile,
-                          compile_layers=not (args.no_compile or args.no_compile_layers))
-    s.decoder.overlap_models = args.overlap
+                          compile_layers=not (args.no_compile or args.no_compile_layers), overlap=args.overlap,
+                          theta_device=args.theta_device)
+    info["placement"] = {"teacher": s.decoder.device, "theta": s.decoder.theta_device,
+                         "overlap_models": s.decoder.overlap_models and not s.decoder.split}
     load_s = time.perf_counter() - t0
     rng = random.Random(0)
     configs = [tuple(int(x) for x in c.split("/")) for c in args.configs.split(",") if c]
     rows: list[dict] = []
     profile: dict[str, dict] = {}
-    if args.profile or args.profile_only:
+    if (args.profile or args.profile_only) and not s.decoder.split:  # the profiler times one-device graphs
         from mm_orch.engines.optimal_sampling.profile import profile_step
 
         for bs, mt in [(32, 512)]:

@@ -24,11 +24,20 @@ def bench_one(args: argparse.Namespace) -> dict:
     from mm_orch.engines.base import GenerationRequest, now_ns
     from mm_orch.engines.vllm import VLLMEngine
 
+    compilation = {}
+    if args.fuse_allreduce_rms != "auto":
+        compilation["pass_config"] = {"fuse_allreduce_rms": args.fuse_allreduce_rms == "on"}
+    if args.capture_sizes:
+        compilation["cudagraph_capture_sizes"] = [int(x) for x in args.capture_sizes.split(",")]
     eng = VLLMEngine(args.model, dtype=args.dtype, load_format=args.load_format,
                      gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
                      enforce_eager=args.enforce_eager, enable_prefix_caching=False, max_num_seqs=args.batch,
-                     multiprocessing={"auto": None, "on": True, "off": False}[args.multiprocessing])
+                     multiprocessing={"auto": None, "on": True, "off": False}[args.multiprocessing],
+                     tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+                     distributed_executor_backend=args.executor, compilation_config=compilation or None)
+    t_load = time.perf_counter()
     info = eng.load()
+    load_wall_s = time.perf_counter() - t_load
     rng = random.Random(0)
     vocab = eng.vocab_token_ids()
 
@@ -54,7 +63,8 @@ def bench_one(args: argparse.Namespace) -> dict:
     snap = eng.memory_snapshot()
     eng.close()
     best = max(runs, key=lambda r: r["output_tokens_per_s"])
-    return {"model": args.model, "multiprocessing": eng.multiprocessing,
+    return {"model": args.model, "multiprocessing": eng.multiprocessing, "tp": args.tp, "pp": args.pp,
+            "executor": args.executor, "compilation_config": compilation, "load_wall_s": load_wall_s,
             "load_format": args.load_format, "batch": args.batch, "input_len": args.input_len,
             "output_len": args.output_len, "ignore_eos": True, "best_output_tokens_per_s": best["output_tokens_per_s"],
             "runs": runs, "single_stream": single, "model_info": asdict(info), "memory": asdict(snap)}
@@ -75,6 +85,12 @@ def main() -> int:
     p.add_argument("--enforce-eager", action="store_true")
     p.add_argument("--multiprocessing", choices=["auto", "on", "off"], default="auto",
                    help="engine core in a child process (auto: on with CUDA, off on CPU)")
+    p.add_argument("--tp", type=int, default=1, help="tensor parallel size")
+    p.add_argument("--pp", type=int, default=1, help="pipeline parallel size")
+    p.add_argument("--executor", choices=["mp", "ray"], default=None, help="vLLM's distributed executor")
+    p.add_argument("--fuse-allreduce-rms", choices=["auto", "on", "off"], default="auto",
+                   help="vLLM's all-reduce + RMSNorm fusion pass (off: needed for TP=2 on the H200s here)")
+    p.add_argument("--capture-sizes", default="", help="CUDA-graph batch sizes, e.g. 1,32 (fewer: faster start)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO)

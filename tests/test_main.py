@@ -14,12 +14,18 @@ def cli(*args, cwd=None):
 
 def test_benchmark_writes_report_and_passes_targets(quick_config_path, tmp_path):
     r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
-            "--check-targets", "--no-progress")
+            "--check-targets")
     assert r.returncode == 0, r.stderr
     reports = list(tmp_path.glob("tiny-qwen2_hf_*.json"))
-    assert len(reports) == 1 and "report: " in r.stderr
+    assert len(reports) == 1 and f"report: {reports[0]}" in r.stdout  # the table and paths: stdout
+    assert "single-stream output tokens/s (tokens / wall s)" in r.stdout and "target check: PASSED" in r.stdout
+    # stderr is not a terminal here: one plain line per phase, what and how long, instead of progress bars
+    phases = [line for line in r.stderr.splitlines() if line.startswith("mm_orch: ")]
+    assert [p.split(":")[1].strip() for p in phases][:3] == ["loading tiny-qwen2 (hf)", "memory", "latency"]
+    assert all(p.split(": ")[-1].split(" s")[0].replace(".", "").isdigit() for p in phases[:3])
+    assert "\x1b[" not in r.stderr and "━" not in r.stderr
     data = json.loads(reports[0].read_text())
-    assert data["validation"]["passed"] and data["latency"]["ttft_ms"] > 0
+    assert data["validation"]["passed"] and data["latency"]["ttft_ms"] > 0 and data["schema_version"] == 2
 
 
 def test_failed_target_exits_1_with_table(quick_config_path, tmp_path):
@@ -27,7 +33,8 @@ def test_failed_target_exits_1_with_table(quick_config_path, tmp_path):
     r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
             "--tests", "latency", "--check-targets", "--benchmark-format", "csv", "--no-progress")
     assert r.returncode == 1
-    assert "FAILED" in r.stderr and "latency.ttft_ms" in r.stderr and "FAIL" in r.stderr
+    assert "FAILED" in r.stdout and "latency.ttft_ms" in r.stdout and "FAIL" in r.stdout
+    assert "warning: target missed: latency.ttft_ms" in r.stderr
     assert len(list(tmp_path.glob("*.csv"))) == 1  # the results are written even when the gate fails
 
 
@@ -105,3 +112,46 @@ def test_prompts_longer_than_the_context_are_refused_before_measuring(quick_conf
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1] == ("mm_orch: error: benchmark.latency.input_lengths: 5000 prompt + "
                                                  "8 output tokens exceed tiny-qwen2's context of 4096 tokens")
+
+
+def test_missed_targets_are_warned_without_check_targets_and_set_overrides_any_key(quick_config_path, tmp_path):
+    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path), "--no-progress",
+            "--tests", "memory", "--set", "targets.tiny-qwen2.max_memory_gb=0.0001", "--set",
+            "benchmark.memory.output_length=4")
+    assert r.returncode == 0, r.stderr  # a warning, not a failure, without --check-targets
+    assert "warning: target missed: memory.peak_gb" in r.stderr and "target <= 0.0001" in r.stderr
+    (report,) = tmp_path.glob("*.json")
+    data = json.loads(report.read_text())
+    assert data["config"]["benchmark"]["memory"]["output_length"] == 4
+    assert data["memory"]["inference"]["output_tokens"] == 4
+    assert any(w.startswith("target missed: memory.peak_gb") for w in data["warnings"])
+
+
+def test_config_layers_over_the_packaged_defaults(tmp_path):
+    """A short YAML keeps every default it does not name (here: the default targets), so --check-targets
+    still checks them; a bad key in it or in --set is refused the same way, naming the layer."""
+    from mm_orch.config import load_config
+
+    short = tmp_path / "short.yaml"
+    short.write_text("benchmark:\n  latency: {test_runs: 2}\n")
+    cfg = load_config(short)
+    assert cfg.benchmark.latency.test_runs == 2 and cfg.targets["tiny-qwen2"].max_memory_gb == 4
+    assert cfg.test_prompts.medium and cfg.benchmark.latency.warmup_runs == load_config().benchmark.latency.warmup_runs
+    short.write_text("benchmark:\n  latency: {test_run: 2}\n")
+    r = cli("--benchmark", "--config", str(short))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"mm_orch: error: {short}:2: benchmark.latency.test_run: unknown key"
+    r = cli("--benchmark", "--set", "benchmark.latency.test_runs=0")
+    assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set benchmark.latency.test_runs=0: "
+                                                      "benchmark.latency.test_runs: Input should be greater than or "
+                                                      "equal to 1, got 0")
+
+
+def test_report_schema_is_printed():
+    r = cli("--report-schema")
+    assert r.returncode == 0, r.stderr
+    schema = json.loads(r.stdout)
+    assert schema["properties"]["schema_version"]["const"] == 2
+    assert schema["$defs"]["ThroughputPoint"]["properties"]["mode"]["enum"] == ["single", "concurrent", "batch"]
+    assert schema["$defs"]["Distribution"]["properties"]["p99"]["description"].startswith("99th percentile")
+    assert "ttft_ms" in schema["$defs"]["LatencySection"]["properties"]  # the guide's keys, written, read-only

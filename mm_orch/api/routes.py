@@ -57,7 +57,7 @@ jobs = APIRouter(prefix="/api", tags=["benchmarks"], responses=_errors(413, 422)
 def _summary_fields(row: JobRow) -> dict:
     return {"job_id": row.id, "status": row.status, "model_name": row.model_name, "engine": row.engine,
             "test_types": row.test_types, "created_at": row.created_at, "started_at": row.started_at,
-            "finished_at": row.finished_at, "error": row.error}
+            "finished_at": row.finished_at, "error": row.error, "gpus": row.gpus, "devices": row.devices}
 
 
 def _result(row: JobRow) -> dict | None:
@@ -87,11 +87,12 @@ def _get(svc: Service, job_id: str) -> JobRow:
 def submit(req: BenchmarkRequest, svc: ServiceDep) -> JobCreated:
     try:
         cfg = build_job_config(req, svc.config)
+        gpus = svc.scheduler.job_gpus(req.gpus, cfg)
     except ConfigError as e:
         raise HTTPException(422, str(e)) from None
     try:
         job_id = svc.store.submit(req.model_name, cfg.engine.name, req.test_types, cfg.model_dump(mode="json"),
-                                  svc.config.api.max_queue)
+                                  svc.config.api.max_queue, gpus)
     except QueueFull as e:
         raise HTTPException(429, str(e), headers={"Retry-After": "30"}) from None
     svc.scheduler.notify()
@@ -126,4 +127,5 @@ def list_jobs(svc: ServiceDep,
 @public.get("/health", response_model=Health, summary="Liveness and queue depth (no token needed)")
 def health(svc: ServiceDep) -> Health:
     counts = svc.store.counts()
-    return Health(version=__version__, queued=counts.get("queued", 0), running=counts.get("running", 0))
+    return Health(version=__version__, queued=counts.get("queued", 0), running=counts.get("running", 0),
+                  slots=svc.scheduler.slots)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mm_orch.config import (
     EngineSettings,
@@ -34,6 +35,41 @@ class JobStatus(str, Enum):
     cancelled = "cancelled"
 
 
+# JSON integers are unbounded in Python; no setting needs more than this, and floats cannot hold more.
+MAX_INT = 2**53
+
+
+def _out_of_range(value: Any, loc: str = "") -> str | None:
+    """The first number in a raw body that no setting can hold (huge integer, NaN, infinity), as 'loc: why'."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        return f"{loc or '<body>'}: integer with {len(str(abs(value)))} digits is out of range (|n| <= 2**53)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{loc or '<body>'}: {value} is not a finite number"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _out_of_range(item, f"{loc}.{key}" if loc else str(key))
+        if found:
+            return found
+    return None
+
+
+class HttpOpenAISettings(Body):
+    """engine.openai over HTTP: no api_key_env (the server's config names the key); base_url from an allow-list."""
+
+    base_url: str | None = Field(None, max_length=500, description="One of the server config's "
+                                 "api.allowed_base_urls; None = the server config's base_url.")
+    served_model: str | None = Field(None, max_length=200, description="Model name the server expects.")
+    timeout_s: float | None = Field(None, gt=0, le=3600, description="Per-request timeout in seconds.")
+    tokenizer: str | None = Field(None, max_length=200, description="A registered model alias whose tokenizer "
+                                  "builds exact-length prompts (never a path over HTTP).")
+
+
+class HttpEngineSettings(EngineSettings):
+    openai: HttpOpenAISettings = Field(HttpOpenAISettings(), description="openai engine settings a request may set.")
+
+
 class BenchmarkOverrides(Body):
     latency: LatencySettings | None = Field(None, description="benchmark.latency settings to change.")
     memory: MemorySettings | None = Field(None, description="benchmark.memory settings to change.")
@@ -44,7 +80,7 @@ class Overrides(Body):
     """Config sections a request may change; only the keys given are merged. No section names a file."""
 
     benchmark: BenchmarkOverrides | None = Field(None, description="Benchmark settings (not the report folder).")
-    engine: EngineSettings | None = Field(None, description="Engine settings (name, device, dtype, ...).")
+    engine: HttpEngineSettings | None = Field(None, description="Engine settings (name, device, dtype, ...).")
     test_prompts: TestPrompts | None = Field(None, description="Prompts replacing the config's test prompts.")
     optimal_sampling: OptimalSamplingSettings | None = Field(None, description="Dual engine settings.")
     targets: dict[str, Targets] | None = Field(None, description="Per-model targets checked in the report.")
@@ -54,6 +90,9 @@ class Overrides(Body):
         data = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
         if data.get("benchmark"):
             data["benchmark"] = {k: v for k, v in data["benchmark"].items() if v is not None}
+        openai = data.get("engine", {}).get("openai")
+        if openai is not None:  # null means "the server config's value"
+            data["engine"]["openai"] = {k: v for k, v in openai.items() if v is not None}
         return data
 
 
@@ -72,6 +111,17 @@ class BenchmarkRequest(Body):
         None, description="Settings merged into the server config and validated like the YAML; bounded by "
                           "the server config's api caps.",
         examples=[{"benchmark": {"latency": {"test_runs": 1, "warmup_runs": 0}}}])
+    gpus: int | None = Field(
+        None, ge=0, le=1024, description="GPUs the job holds (pinned through CUDA_VISIBLE_DEVICES); default: "
+                                         "none on CPU, vLLM's tensor x pipeline parallel size, else one.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_in_range(cls, data: Any) -> Any:
+        problem = _out_of_range(data)
+        if problem:
+            raise ValueError(problem)
+        return data
 
     @field_validator("test_types")
     @classmethod
@@ -101,6 +151,8 @@ class JobSummary(Body):
     started_at: datetime | None = Field(None, description="When the job started running (UTC).")
     finished_at: datetime | None = Field(None, description="When the job reached a final state (UTC).")
     error: str | None = Field(None, description="Why the job failed or was cancelled.")
+    gpus: int = Field(0, description="GPUs the job holds while it runs.")
+    devices: list[str] | None = Field(None, description="CUDA ids the job was pinned to (local executor).")
 
 
 class JobView(JobSummary):
@@ -120,7 +172,8 @@ class Health(Body):
     status: Literal["ok"] = Field("ok", description="Always 'ok' while the server answers.")
     version: str = Field(description="mm_orch version.")
     queued: int = Field(description="Jobs waiting to run.")
-    running: int = Field(description="Jobs running (0 or 1).")
+    running: int = Field(description="Jobs running (at most slots).")
+    slots: int = Field(description="Jobs that can run at once (api.slots).")
 
 
 class ErrorBody(Body):

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from mm_orch.api.auth import TOKEN_ENV
+from mm_orch.api.store import JobStore
 from mm_orch.config import load_config
 from mm_orch.errors import ConfigError
+from mm_orch.io import check_writable_dir
 
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "MM_ORCH_DATA_DIR"
 DEFAULT_DATA_DIR = "data/benchmarks"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def data_dir() -> Path:
@@ -58,8 +60,34 @@ def bind_address(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) -> int:
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def api_token(host: str, allow_no_auth: bool = False) -> str | None:
+    """MM_ORCH_API_TOKEN, checked: set-but-empty is a mistake, and no token off loopback needs an explicit flag."""
+    token = os.environ.get(TOKEN_ENV)
+    if token is not None and not token.strip():
+        raise ConfigError(f"{TOKEN_ENV} is set but empty: set a token, or unset it to serve without auth")
+    if token is None and not is_loopback(host):
+        if not allow_no_auth:
+            raise ConfigError(f"--host {host}: serving off loopback without {TOKEN_ENV} lets anyone who reaches "
+                              "the port run jobs; set a token, or pass --allow-no-auth to do it anyway")
+        log.warning("serving on %s without %s (--allow-no-auth): anyone who reaches this port can run jobs",
+                    host, TOKEN_ENV)
+    return token
+
+
+def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False,
+          ray: Any = None) -> int:
+    """ray: a connected RayCluster to run the jobs on (--executor ray), else local child processes."""
     with bind_address(host, port) as sock:
+        token = api_token(host, allow_no_auth)
         try:
             import uvicorn
 
@@ -70,13 +98,11 @@ def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000) ->
         pkg_log = logging.getLogger("mm_orch")
         if pkg_log.getEffectiveLevel() > logging.INFO:  # job events are the service's log
             pkg_log.setLevel(logging.INFO)
-        token = os.environ.get(TOKEN_ENV) or None
-        if token is None and host not in LOOPBACK:
-            log.warning("serving on %s without %s: anyone who reaches this port can run jobs", host, TOKEN_ENV)
-        folder = data_dir()
+        folder = check_writable_dir(data_dir(), DATA_DIR_ENV)
         lock = _lock_data_dir(folder)
         try:
-            config = uvicorn.Config(create_app(cfg, folder, token), log_level="info")
+            JobStore(folder).close()  # a corrupt jobs database: one line now, not a traceback from the app's startup
+            config = uvicorn.Config(create_app(cfg, folder, token, ray), log_level="info")
             shown = f"[{host}]" if ":" in host else host
             log.info("serving on http://%s:%d (API docs at /docs; Ctrl+C to stop)", shown, port)
             uvicorn.Server(config).run(sockets=[sock])  # the socket bound above; uvicorn does not log its address

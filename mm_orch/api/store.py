@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mm_orch.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "jobs.sqlite3"
@@ -33,10 +35,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     progress TEXT,
     error TEXT,
     result_path TEXT,
-    pid INTEGER
+    pid INTEGER,
+    gpus INTEGER NOT NULL DEFAULT 0,
+    devices TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
+# columns added after the first release: a store from before gets them on open
+_ADDED = {"gpus": "INTEGER NOT NULL DEFAULT 0", "devices": "TEXT"}
+
+
+class StoreCorrupt(ConfigError):
+    """The jobs database cannot be read (not SQLite, or damaged)."""
 
 
 class QueueFull(Exception):
@@ -70,12 +80,15 @@ class JobRow:
     error: str | None
     result_path: str | None
     pid: int | None
+    gpus: int = 0
+    devices: list[str] | None = None  # CUDA ids the job was pinned to (local executor)
 
     @classmethod
     def from_sql(cls, r: sqlite3.Row) -> JobRow:
         return cls(r["id"], r["status"], r["model_name"], r["engine"], json.loads(r["test_types"]),
                    json.loads(r["config"]), r["created_at"], r["started_at"], r["finished_at"],
-                   json.loads(r["progress"]) if r["progress"] else None, r["error"], r["result_path"], r["pid"])
+                   json.loads(r["progress"]) if r["progress"] else None, r["error"], r["result_path"], r["pid"],
+                   r["gpus"], json.loads(r["devices"]) if r["devices"] else None)
 
 
 class JobStore:
@@ -88,7 +101,24 @@ class JobStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._conn().executescript(_SCHEMA)
+        try:
+            self._conn().executescript(_SCHEMA)
+            (check,) = self._conn().execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise StoreCorrupt(f"jobs database {self.path}: {e}; move it away to start with an empty job "
+                               "list") from None
+        if check != "ok":
+            self.close()
+            raise StoreCorrupt(f"jobs database {self.path} is damaged ({check}); move it away to start afresh")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        have = {r["name"] for r in conn.execute("PRAGMA table_info(jobs)")}
+        for name, decl in _ADDED.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -112,7 +142,7 @@ class JobStore:
     # writes
 
     def submit(self, model_name: str, engine: str, test_types: Iterable[str], config: dict[str, Any],
-               max_queue: int) -> str:
+               max_queue: int, gpus: int = 0) -> str:
         """Insert a queued job unless max_queue jobs are queued already (checked in the same transaction)."""
         job_id = uuid.uuid4().hex
         conn = self._conn()
@@ -121,9 +151,10 @@ class JobStore:
             (queued,) = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
             if queued >= max_queue:
                 raise QueueFull(f"the queue is full ({queued} jobs waiting, api.max_queue={max_queue})")
-            conn.execute("INSERT INTO jobs (id, status, model_name, engine, test_types, config, created_at) "
-                         "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-                         (job_id, model_name, engine, json.dumps(list(test_types)), json.dumps(config), utc_now()))
+            conn.execute("INSERT INTO jobs (id, status, model_name, engine, test_types, config, created_at, gpus) "
+                         "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+                         (job_id, model_name, engine, json.dumps(list(test_types)), json.dumps(config), utc_now(),
+                          gpus))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -133,9 +164,10 @@ class JobStore:
     def _update(self, sql: str, args: tuple[Any, ...]) -> bool:
         return self._conn().execute(sql, args).rowcount > 0
 
-    def mark_running(self, job_id: str) -> bool:
-        return self._update("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'",
-                            (utc_now(), job_id))
+    def mark_running(self, job_id: str, devices: list[str] | None = None) -> bool:
+        return self._update("UPDATE jobs SET status = 'running', started_at = ?, devices = ? "
+                            "WHERE id = ? AND status = 'queued'",
+                            (utc_now(), json.dumps(devices) if devices else None, job_id))
 
     def set_pid(self, job_id: str, pid: int) -> None:
         self._update("UPDATE jobs SET pid = ? WHERE id = ?", (pid, job_id))

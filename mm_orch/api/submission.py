@@ -8,6 +8,7 @@ Model names must be registered aliases.
 from __future__ import annotations
 
 from mm_orch.api.schemas import BenchmarkRequest
+from mm_orch.benchmark.fit import check_before_load
 from mm_orch.config import ApiSettings, Config, apply_overrides
 from mm_orch.engines.base import engine_names
 from mm_orch.errors import ConfigError, ModelNotFoundError
@@ -23,9 +24,39 @@ def check_model(name: str, cfg: Config, field: str) -> None:
                              f"server config's models section ({known}), never file system paths")
 
 
+def _num(value: float) -> str:
+    """A number for a message; never float() an int (a huge one overflows)."""
+    if isinstance(value, int):
+        digits = str(value)
+        return digits if len(digits) <= 20 else f"an integer of {len(digits)} digits"
+    return f"{value:g}"
+
+
 def _cap(field: str, value: float, cap: float, cap_name: str) -> None:
     if value > cap:
-        raise ConfigError(f"{field}: {value:g} exceeds the server's cap api.{cap_name}={cap:g}")
+        raise ConfigError(f"{field}: {_num(value)} exceeds the server's cap api.{cap_name}={_num(cap)}")
+
+
+def check_openai(cfg: Config, base: Config, overrides: dict) -> None:
+    """The openai engine sends requests (and the server's API key) to base_url: only to URLs the operator allowed."""
+    tokenizer = ((overrides.get("engine") or {}).get("openai") or {}).get("tokenizer")
+    if tokenizer is not None:  # a folder path here would reach the file system
+        check_model(tokenizer, base, "overrides.engine.openai.tokenizer")
+    if cfg.engine.name != "openai":
+        return
+    allowed = base.api.allowed_base_urls
+    if not allowed:
+        raise ConfigError("engine: the openai engine is off over HTTP: the server config's api.allowed_base_urls "
+                          "is empty (an operator lists the OpenAI-compatible servers jobs may call)")
+    url = cfg.engine.openai.base_url.rstrip("/")
+    if url not in allowed:
+        raise ConfigError(f"overrides.engine.openai.base_url: '{url}' is not in the server config's "
+                          f"api.allowed_base_urls ({', '.join(allowed)})")
+
+
+def check_seed(cfg: Config) -> None:
+    if not 0 <= cfg.engine.seed < 2**32:  # numpy and torch both take it; a negative seed fails in numpy
+        raise ConfigError(f"overrides.engine.seed: {_num(cfg.engine.seed)} is out of range (0 to 2**32-1)")
 
 
 def check_caps(cfg: Config, caps: ApiSettings) -> None:
@@ -69,7 +100,10 @@ def build_job_config(req: BenchmarkRequest, base: Config) -> Config:
         raise ConfigError(f"overrides.engine.name: unknown engine '{cfg.engine.name}' "
                           f"(choose from {', '.join(engine_names())})")
     check_model(cfg.optimal_sampling.theta_model, base, "overrides.optimal_sampling.theta_model")
+    check_openai(cfg, base, overrides)
+    check_seed(cfg)
     check_caps(cfg, base.api)
     if not cfg.test_prompts.all():
         raise ConfigError("overrides.test_prompts: no prompts left (short, medium and long are all empty)")
+    check_before_load(cfg, req.model_name, req.test_types)
     return cfg

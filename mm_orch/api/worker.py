@@ -1,6 +1,6 @@
 """The child process that runs one job: python -m mm_orch.api.worker <data_dir> <job_id> <parent_pid>.
 
-It reads the job (with its effective config) from the store, runs run_benchmark(), writes the report
+It reads the job (with its effective config) from the store, runs run_session() (report, Markdown and plots)
 atomically and moves the job to succeeded or failed. Torch and the engines load here, never in the server.
 A crash or an out-of-memory kill ends this process only; the scheduler then fails the job.
 """
@@ -57,8 +57,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def run_job(store: JobStore, job_id: str) -> None:
-    from mm_orch.benchmark.reporter import BenchmarkReporter
-    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.benchmark.session import SessionOptions, run_session
     from mm_orch.config import Config
     from mm_orch.errors import MmOrchError
 
@@ -68,9 +67,9 @@ def run_job(store: JobStore, job_id: str) -> None:
         return
     try:
         cfg = Config.model_validate(row.config)
-        report = run_benchmark(cfg, row.model_name, row.test_types, progress=StoreProgress(store, job_id))
         path = report_path(store.data_dir, job_id)
-        BenchmarkReporter(path.parent, cfg.benchmark.report.include_system_info).write_json(report, path)
+        opts = SessionOptions(model_name=row.model_name, tests=row.test_types, report_path=path)
+        run_session(cfg, opts, StoreProgress(store, job_id))  # the report, its Markdown and plots
     except MmOrchError as e:
         log.error("job %s failed: %s", job_id, e)
         store.finish(job_id, "failed", error=str(e))

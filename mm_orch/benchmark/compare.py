@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict
-
-from mm_orch.benchmark.baseline import comparable_metrics, direction
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.schema import Report
 
 
 class CompareRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    metric: str
-    better: str
-    values: list[float | None]
-    change_pct: list[float | None]  # each report after the first, against the first
+    metric: str = Field(description="Concrete catalogue key.")
+    unit: str = Field(description="The metric's unit.")
+    better: str = Field(description="higher or lower (from the catalogue).")
+    values: list[float | None] = Field(description="One value per report; null where not measured.")
+    change_pct: list[float | None] = Field(description="Each report after the first, against the first.")
 
 
-def side_by_side(reports: list[dict[str, Any]]) -> list[CompareRow]:
+def side_by_side(reports: list[Report]) -> list[CompareRow]:
     """One row per metric found in any report, in first-seen order."""
-    metrics = [comparable_metrics(r) for r in reports]
-    keys = list(dict.fromkeys(k for m in metrics for k in m))
+    cells = [catalogue.slots(r) for r in reports]
+    specs = {k: s.metric for c in cells for k, s in c.items()}
     rows = []
-    for k in keys:
-        vals = [m.get(k) for m in metrics]
+    for k, spec in specs.items():
+        vals = [c[k].value if k in c else None for c in cells]
         base = vals[0]
-        rows.append(CompareRow(metric=k, better=direction(k) or "", values=vals,
+        rows.append(CompareRow(metric=k, unit=spec.unit, better=spec.direction, values=vals,
                                change_pct=[(v - base) / base * 100 if v is not None and base else None
                                            for v in vals[1:]]))
     return rows

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
-from mm_orch.benchmark.baseline import BaselineResult
+from mm_orch.benchmark.baseline_models import BaselineResult
 from mm_orch.benchmark.markdown import fmt, pct
+from mm_orch.benchmark.schema import Report
 from mm_orch.io import atomic_write_text
 
 
@@ -26,22 +26,22 @@ def _case(suite: ET.Element, classname: str, name: str, failure: str | None = No
         ET.SubElement(case, "system-out").text = out
 
 
-def _targets(root: ET.Element, report: dict[str, Any]) -> None:
-    v = report.get("validation") or {}
-    if not v.get("checked") and not v.get("skipped"):
+def _targets(root: ET.Element, report: Report) -> None:
+    v = report.validation
+    if v is None or (not v.checked and not v.skipped):
         return
     suite = _suite(root, "mm_orch.targets")
-    cls = f"mm_orch.targets.{report['model_name']}"
-    for c in v.get("checked", []):
-        msg = f"{c['metric']} = {fmt(c['actual'])}, target {c['comparison']} {fmt(c['target'])}"
-        _case(suite, cls, c["target_name"], failure=None if c["passed"] else msg, out=msg)
-    for s in v.get("skipped", []):
-        _case(suite, cls, s["target_name"], skipped=s["reason"])
+    cls = f"mm_orch.targets.{report.model_name}"
+    for c in v.checked:
+        msg = f"{c.metric} = {fmt(c.actual)} {c.unit}, target {c.comparison} {fmt(c.target)}"
+        _case(suite, cls, c.target_name, failure=None if c.passed else msg, out=msg)
+    for s in v.skipped:
+        _case(suite, cls, s.target_name, skipped=s.reason)
 
 
-def _baseline(root: ET.Element, report: dict[str, Any], res: BaselineResult) -> None:
+def _baseline(root: ET.Element, report: Report, res: BaselineResult) -> None:
     suite = _suite(root, "mm_orch.baseline")
-    cls = f"mm_orch.baseline.{report['model_name']}"
+    cls = f"mm_orch.baseline.{report.model_name}"
     if res.env_differences:
         note = "; ".join(res.env_differences)
         _case(suite, cls, "environment", out=f"environment differs (allowed): {note}")
@@ -53,7 +53,7 @@ def _baseline(root: ET.Element, report: dict[str, Any], res: BaselineResult) -> 
         _case(suite, cls, metric, skipped=why)
 
 
-def junit_xml(report: dict[str, Any], baseline: BaselineResult | None = None) -> str:
+def junit_xml(report: Report, baseline: BaselineResult | None = None) -> str:
     root = ET.Element("testsuites", name="mm_orch")
     _targets(root, report)
     if baseline is not None:
@@ -70,5 +70,5 @@ def junit_xml(report: dict[str, Any], baseline: BaselineResult | None = None) ->
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(path: str | Path, report: dict[str, Any], baseline: BaselineResult | None = None) -> Path:
+def write_junit(path: str | Path, report: Report, baseline: BaselineResult | None = None) -> Path:
     return atomic_write_text(path, junit_xml(report, baseline))

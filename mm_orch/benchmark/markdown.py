@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mm_orch.benchmark.baseline import BaselineResult, direction
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.baseline_models import BaselineResult
 from mm_orch.benchmark.compare import side_by_side
+from mm_orch.benchmark.schema import Report
 from mm_orch.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -34,40 +36,51 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _headline(report: dict[str, Any]) -> list[list[Any]]:
-    lat, mem, thr = report.get("latency") or {}, report.get("memory") or {}, report.get("throughput") or {}
-    rows = [["TTFT (mean, ms)", lat.get("ttft_ms")], ["TPOT (mean, ms)", lat.get("tpot_ms")],
-            ["E2E latency (mean, ms)", lat.get("e2e_latency_ms")],
-            ["tokens/s per request", lat.get("tokens_per_second")],
-            ["model load (GiB)", mem.get("model_load_gb")],
-            ["libraries imported before load (GiB)", (mem.get("load") or {}).get("libraries_gb")],
-            ["inference delta (GiB)", mem.get("inference_delta_gb")],
-            ["peak (GiB)", mem.get("peak_gb")], ["KV cache (GiB)", mem.get("kv_cache_gb")],
-            ["single-request tokens/s", thr.get("single_request_tps")]]
-    return [r for r in rows if r[1] is not None]
+def _headline(report: Report) -> list[list[Any]]:
+    """The catalogue's summary metrics that were measured, with units; load libraries beside model load."""
+    rows = [[f"{s.label} ({s.metric.unit})", s.value] for s in catalogue.slots(report, summary=True).values()
+            if s.value is not None]
+    if report.memory and report.memory.load and report.memory.load.libraries_gb is not None:
+        rows.append(["libraries imported before load (GiB)", report.memory.load.libraries_gb])
+    return rows
 
 
-def _spread_rows(report: dict[str, Any]) -> list[list[Any]]:
-    spread = (report.get("repeat") or {}).get("metrics") or {}
-    return [[m, s["min"], s["median"], s["max"],
-             f"{(s['max'] - s['min']) / s['median'] * 100:.1f}%" if s["median"] else "n/a"] for m, s in spread.items()]
+def _memory_rows(report: Report) -> list[list[Any]]:
+    """Every memory figure with its source, or the reason it is missing."""
+    mem = report.memory
+    if mem is None:
+        return []
+    figures = [("model load", mem.model_load), ("inference delta", mem.inference_delta), ("peak", mem.peak),
+               ("KV cache", mem.kv_cache), ("run peak (CUDA)", mem.run_peak), ("NVML process", mem.nvml_process)]
+    return [[name, f.value_gb, f.source or "", f.reason or ""] for name, f in figures if f is not None]
 
 
-def _scenario_rows(lat: dict[str, Any]) -> list[list[Any]]:
-    return [[s["name"], s["input_length"], s["output_length"], s.get("ttft_ms"), s.get("tpot_ms"),
-             s.get("e2e_latency_ms"), s.get("tokens_per_second")] for s in lat.get("scenarios") or []]
+def _spread_rows(report: Report) -> list[list[Any]]:
+    spread = report.repeat.metrics if report.repeat else {}
+    return [[k, s.min, s.median, s.max, f"{(s.max - s.min) / s.median * 100:.1f}%" if s.median else "n/a"]
+            for k, s in spread.items()]
 
 
-def _throughput_rows(thr: dict[str, Any]) -> list[list[Any]]:
-    return [[k, v] for k, v in thr.items() if direction(k) and isinstance(v, int | float) and not isinstance(v, bool)]
+def _scenario_rows(report: Report) -> list[list[Any]]:
+    lat = report.latency
+    return [[s.name, s.input_length, s.output_length, s.ttft_ms, s.tpot_ms, s.e2e_latency_ms, s.tokens_per_second]
+            for s in (lat.scenarios if lat else [])]
+
+
+def _throughput_rows(report: Report) -> list[list[Any]]:
+    thr = report.throughput
+    return [[p.mode + (" (serialized)" if p.serialized else ""), p.level, p.requests_per_second,
+             p.output_tokens_per_second, p.total_tokens_per_second, p.batch_efficiency,
+             p.metrics.ttft_ms.median if p.metrics.ttft_ms else None,
+             p.metrics.e2e_latency_ms.median if p.metrics.e2e_latency_ms else None]
+            for p in (thr.points if thr else [])]
 
 
 def _engine_stat_rows(stats: dict[str, Any]) -> list[list[Any]]:
     """Engine-specific counters (vLLM prefix cache, the dual engine's alpha...) as dot-keys; lists left out."""
     from mm_orch.benchmark.reporter import flatten
 
-    return [[k, v] for k, v in flatten(stats).items()
-            if not isinstance(v, str) or not v.startswith("[")]  # flatten() keeps lists as JSON strings
+    return [[k, v] for k, v in flatten(stats, lists=False).items()]
 
 
 def baseline_markdown(res: BaselineResult) -> str:
@@ -78,6 +91,8 @@ def baseline_markdown(res: BaselineResult) -> str:
     if res.env_differences:
         out += ["", "Environment differs" + (" (allowed)" if res.env_mismatch_allowed else "") + ": "
                 + "; ".join(res.env_differences)]
+    if res.workload_differences:
+        out += ["", "Workload differs (allowed): " + "; ".join(res.workload_differences)]
     header = ["metric", "baseline", "now", "change", "worse by", "tolerance", "status"]
     shown = [d for d in res.deltas if d.status != "ok"]
     if shown:
@@ -86,42 +101,56 @@ def baseline_markdown(res: BaselineResult) -> str:
     return "\n".join(out)
 
 
-def report_markdown(report: dict[str, Any], plots: dict[str, Path] | None = None, title: str | None = None) -> str:
-    """The run's summary: headline numbers, scenarios, throughput, spread, checks, and the plots."""
-    info, model = report.get("system_info") or {}, report.get("model_info") or {}
-    lat, thr = report.get("latency") or {}, report.get("throughput") or {}
-    out = [f"# {title or report['model_name'] + ' on ' + report['engine']}", "",
-           f"{report.get('timestamp')} · device {model.get('device', '?')} ({model.get('dtype', '?')}) · "
-           f"{info.get('gpu') or info.get('cpu') or '?'} · torch {info.get('torch_version')} · "
-           f"transformers {info.get('transformers_version')} · mm_orch {info.get('mm_orch_version')} "
-           f"({(info.get('git_sha') or '')[:10]})", "", "## Summary", "", table(["metric", "value"], _headline(report))]
-    if report.get("repeat"):
-        out += ["", f"## Spread over {report['repeat']['n']} runs (values above are medians)", "",
-                "Medians over the runs: the metrics below, the headline and scenario means. The first run's: the "
-                "rest of each distribution (mean, p90, p99...), the ITL histogram and memory (a cold start).", "",
+def _context(report: Report) -> str:
+    info, model = report.system_info, report.model_info
+    where = (info.gpu or info.cpu or "?") if info else "?"
+    line = (f"{report.timestamp} · device {model.device if model else '?'} ({model.dtype if model else '?'}) · "
+            f"{where}")
+    if info:
+        line += (f" · torch {info.torch_version} · transformers {info.transformers_version} · mm_orch "
+                 f"{info.mm_orch_version} ({(info.git_sha or '')[:10]})")
+        loads = [s.load_1m for s in (info.load_before, info.load_after) if s is not None]
+        if loads:
+            line += f" · load average {' -> '.join(f'{x:g}' for x in loads)} on {info.cpu_count} CPUs"
+    return line
+
+
+def report_markdown(report: Report, plots: dict[str, Path] | None = None, title: str | None = None) -> str:
+    """The run's summary: headline numbers, memory sources, scenarios, throughput, spread, checks, plots."""
+    out = [f"# {title or report.model_name + ' on ' + report.engine}", "", _context(report), ""]
+    if report.warnings:
+        out += ["> **Warnings**", ">"] + [f"> - {w}" for w in report.warnings]
+    out += ["", "## Summary", "", table(["metric", "value"], _headline(report))]
+    if _memory_rows(report):
+        out += ["", "## Memory (GiB = 2**30 bytes)", "", table(["figure", "GiB", "source", "missing because"],
+                                                               _memory_rows(report))]
+    if report.repeat:
+        out += ["", f"## Spread over {report.repeat.n} runs (values above are medians)", "", report.repeat.note, "",
                 table(["metric", "min", "median", "max", "(max - min) / median"], _spread_rows(report))]
-    if _scenario_rows(lat):
+    if _scenario_rows(report):
         out += ["", "## Latency scenarios (means)", "",
-                table(["scenario", "input", "output", "TTFT ms", "TPOT ms", "E2E ms", "tokens/s"], _scenario_rows(lat))]
-    if _throughput_rows(thr):
-        out += ["", "## Throughput", "", table(["metric", "value"], _throughput_rows(thr))]
-    if _engine_stat_rows(report.get("engine_stats") or {}):
-        out += ["", "## Engine statistics", "",
-                table(["statistic", "value"], _engine_stat_rows(report["engine_stats"]))]
-    validation = report.get("validation") or {}
-    if validation.get("checked"):
-        out += ["", "## Targets: " + ("PASSED" if validation.get("passed") else "FAILED"), "",
+                table(["scenario", "input", "output", "TTFT ms", "TPOT ms", "E2E ms", "per-request tokens/s"],
+                      _scenario_rows(report))]
+    if _throughput_rows(report):
+        out += ["", "## Throughput", "",
+                table(["mode", "level", "requests/s", "output tokens/s", "total tokens/s", "batch efficiency",
+                       "TTFT median ms", "E2E median ms"], _throughput_rows(report))]
+    if _engine_stat_rows(report.engine_stats):
+        out += ["", "## Engine statistics", "", table(["statistic", "value"], _engine_stat_rows(report.engine_stats))]
+    v = report.validation
+    if v is not None and v.checked:
+        out += ["", "## Targets: " + ("PASSED" if v.passed else "FAILED"), "",
                 table(["metric", "actual", "target", "result"],
-                      [[c["metric"], c["actual"], f"{c['comparison']} {fmt(c['target'])}",
-                        "ok" if c["passed"] else "FAIL"] for c in validation["checked"]])]
-    if report.get("baseline_check"):
-        out += ["", baseline_markdown(BaselineResult.model_validate(report["baseline_check"]))]
+                      [[c.metric, c.actual, f"{c.comparison} {fmt(c.target)}", "ok" if c.passed else "FAIL"]
+                       for c in v.checked])]
+    if report.baseline_check:
+        out += ["", baseline_markdown(report.baseline_check)]
     if plots:
         out += ["", "## Plots", ""] + [f"![{name}]({p.name})" for name, p in plots.items()]
     return "\n".join(out) + "\n"
 
 
-def write_markdown(report: dict[str, Any], report_path: str | Path, with_plots: bool = True) -> Path:
+def write_markdown(report: Report, report_path: str | Path, with_plots: bool = True) -> Path:
     """<stem>.md next to the JSON/CSV report, with <stem>_<plot>.png beside it."""
     report_path = Path(report_path)
     stem = report_path.with_suffix("")
@@ -134,11 +163,11 @@ def write_markdown(report: dict[str, Any], report_path: str | Path, with_plots: 
     return atomic_write_text(stem.with_name(stem.name + ".md"), report_markdown(report, plots))
 
 
-def compare_markdown(reports: list[dict[str, Any]], names: list[str]) -> str:
+def compare_markdown(reports: list[Report], names: list[str]) -> str:
     """Side-by-side: one row per metric, one column per report, change vs the first report."""
-    header = ["metric", "better", *names, *[f"change {n}" for n in names[1:]]]
-    rows = [[r.metric, r.better, *r.values, *map(pct, r.change_pct)] for r in side_by_side(reports)]
-    head = "\n".join(f"- **{n}**: {r['model_name']} on {r['engine']}, {r.get('timestamp')}"
+    header = ["metric", "unit", "better", *names, *[f"change {n}" for n in names[1:]]]
+    rows = [[r.metric, r.unit, r.better, *r.values, *map(pct, r.change_pct)] for r in side_by_side(reports)]
+    head = "\n".join(f"- **{n}**: {r.model_name} on {r.engine}, {r.timestamp}"
                      for n, r in zip(names, reports, strict=True))
     return (f"# Comparison of {len(reports)} reports\n\nChange is against **{names[0]}**.\n\n{head}\n\n"
             f"{table(header, rows)}\n")

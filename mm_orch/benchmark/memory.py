@@ -11,8 +11,9 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from mm_orch.benchmark.workloads import Prompt, make_request
-from mm_orch.engines.base import Engine, MemorySnapshot, ModelInfo, RequestRecord
+from mm_orch.engines.base import Engine, ModelInfo, RequestRecord
 from mm_orch.monitor.sampler import PeakRssSampler
+from mm_orch.monitor.snapshot import MemorySnapshot
 
 GIB = float(2**30)
 

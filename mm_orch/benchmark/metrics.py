@@ -18,29 +18,34 @@ from mm_orch.engines.base import RequestRecord
 NS_PER_MS = 1e6
 
 
+# A percentile q is reported only from at least 1 / (1 - q) samples (p90: 10, p95: 20, p99: 100); from
+# fewer it would just be the maximum under another name.
+PERCENTILE_MIN_COUNT = {"p90": 10, "p95": 20, "p99": 100}
+
+
 class Distribution(BaseModel):
     """Summary of a sample; produced only for non-empty samples (no data is None, never 0)."""
 
     model_config = ConfigDict(extra="forbid")
-    mean: float
-    median: float
-    p90: float
-    p95: float
-    p99: float
-    min: float
-    max: float
-    std: float
-    count: int
+    mean: float = Field(description="Arithmetic mean.")
+    median: float = Field(description="50th percentile (linear interpolation).")
+    p90: float | None = Field(description="90th percentile; null with fewer than 10 samples.")
+    p95: float | None = Field(description="95th percentile; null with fewer than 20 samples.")
+    p99: float | None = Field(description="99th percentile; null with fewer than 100 samples.")
+    min: float = Field(description="Smallest value.")
+    max: float = Field(description="Largest value.")
+    std: float = Field(description="Population standard deviation.")
+    count: int = Field(ge=1, description="Number of samples summarised.")
 
 
 def distribution(values: Iterable[float | None]) -> Distribution | None:
     x = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if x.size == 0:
         return None
-    p50, p90, p95, p99 = np.percentile(x, [50, 90, 95, 99])
-    return Distribution(mean=float(x.mean()), median=float(p50), p90=float(p90), p95=float(p95),
-                        p99=float(p99), min=float(x.min()), max=float(x.max()), std=float(x.std()),
-                        count=int(x.size))
+    p50, p90, p95, p99 = (float(v) for v in np.percentile(x, [50, 90, 95, 99]))
+    pct = {k: v if x.size >= PERCENTILE_MIN_COUNT[k] else None for k, v in (("p90", p90), ("p95", p95), ("p99", p99))}
+    return Distribution(mean=float(x.mean()), median=p50, min=float(x.min()), max=float(x.max()),
+                        std=float(x.std()), count=int(x.size), **pct)
 
 
 class Histogram(BaseModel):
@@ -48,7 +53,7 @@ class Histogram(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     edges: list[float] = Field(description="bins + 1 ascending bin edges, same unit as the sample")
-    counts: list[int]
+    counts: list[int] = Field(description="Samples in each bin.")
 
 
 def histogram(values: Iterable[float | None], bins: int = 30) -> Histogram | None:
@@ -96,23 +101,24 @@ class MetricsSummary(BaseModel):
     """All metrics of a set of requests measured over one wall-clock phase."""
 
     model_config = ConfigDict(extra="forbid")
-    completed: int
-    failed: int
-    errors: list[str] = Field(default_factory=list, description="distinct error messages, at most 5")
-    wall_time_s: float
-    input_tokens: int
-    output_tokens: int
-    output_tokens_per_second: float | None
-    total_tokens_per_second: float | None
-    requests_per_second: float | None
-    ttft_ms: Distribution | None
-    tpot_ms: Distribution | None
-    e2e_latency_ms: Distribution | None
-    itl_ms: Distribution | None
-    itl_histogram: Histogram | None = None
-    request_tokens_per_second: Distribution | None
+    completed: int = Field(description="Requests that succeeded.")
+    failed: int = Field(description="Requests that failed (kept as data, not a crash).")
+    errors: list[str] = Field(default_factory=list, description="Distinct error messages, at most 5.")
+    wall_time_s: float = Field(description="Wall time of the measured phase, seconds.")
+    input_tokens: int = Field(description="Prompt tokens of the completed requests.")
+    output_tokens: int = Field(description="Output tokens of the completed requests.")
+    output_tokens_per_second: float | None = Field(description="sum(output tokens) / wall time.")
+    total_tokens_per_second: float | None = Field(description="(sum(input) + sum(output)) / wall time.")
+    requests_per_second: float | None = Field(description="Completed requests / wall time.")
+    ttft_ms: Distribution | None = Field(description="Time to first token per request, ms.")
+    tpot_ms: Distribution | None = Field(description="Time per output token after the first, per request, ms.")
+    e2e_latency_ms: Distribution | None = Field(description="Request start to last token, per request, ms.")
+    itl_ms: Distribution | None = Field(description="Gaps between consecutive token arrivals, ms.")
+    itl_histogram: Histogram | None = Field(None, description="ITL counts in 30 log-spaced bins.")
+    request_tokens_per_second: Distribution | None = Field(
+        description="Per request: output tokens / its own E2E latency.")
     chunked_token_arrival: bool = Field(
-        False, description="tokens arrived in batches (batched generate), so ITL/TTFT are per step")
+        False, description="Tokens arrived in batches (batched generate), so ITL/TTFT are per step.")
 
 
 def summarize(records: Sequence[RequestRecord], wall_time_s: float) -> MetricsSummary:

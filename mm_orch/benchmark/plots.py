@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.schema import LatencyRun, MemorySection, Report, ThroughputPoint
 from mm_orch.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-_LATENCY = (("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("e2e_latency_ms", "E2E"))
+_LATENCY = (("ttft_ms", "latency.scenarios.{scenario}.ttft_ms"), ("tpot_ms", "latency.scenarios.{scenario}.tpot_ms"),
+            ("e2e_latency_ms", "latency.scenarios.{scenario}.e2e_latency_ms"))
 
 
 def _pyplot():
@@ -31,41 +35,47 @@ def _save(fig: Any, path: Path) -> Path:
         _pyplot().close(fig)
 
 
-def _latency_vs(scenarios: list[dict], axis: str) -> Any:
+def _latency_vs(scenarios: list[LatencyRun], axis: str) -> Any:
     """TTFT, TPOT and E2E against input or output length; one line per value of the other length."""
     other = "output_length" if axis == "input_length" else "input_length"
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (key, label) in zip(axes, _LATENCY, strict=True):
-        for fixed in sorted({s[other] for s in scenarios}):
-            pts = sorted((s[axis], s[key]) for s in scenarios if s[other] == fixed and s.get(key) is not None)
+    for ax, (field, key) in zip(axes, _LATENCY, strict=True):
+        spec = catalogue.metric(key)
+        for fixed in sorted({getattr(s, other) for s in scenarios}):
+            pts = sorted((getattr(s, axis), getattr(s, field)) for s in scenarios
+                         if getattr(s, other) == fixed and getattr(s, field) is not None)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{other.split('_')[0]} {fixed}")
-        ax.set_title(f"{label} (mean)")
+        ax.set_title(spec.label.replace(", {scenario}", ""))
         ax.set_xlabel(f"{axis.replace('_', ' ')} (tokens)")
-        ax.set_ylabel("ms")
+        ax.set_ylabel(spec.unit)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
 
 
-def _levels(thr: dict[str, Any], prefix: str, suffix: str) -> list[tuple[int, float]]:
-    pat = re.compile(rf"^{prefix}_(\d+)_{suffix}$")
-    return sorted((int(m.group(1)), v) for k, v in thr.items()
-                  if (m := pat.match(k)) and isinstance(v, int | float))
+def _points(report: Report, mode: str) -> list[ThroughputPoint]:
+    return sorted((p for p in report.throughput.points if p.mode == mode), key=lambda p: p.level)
 
 
-def _throughput(thr: dict[str, Any]) -> Any:
+def _throughput(report: Report) -> Any:
+    """Output tokens/s against concurrency and batch size (serialized concurrency labelled as such)."""
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, prefix, title in ((a, "concurrent", "concurrency"), (b, "batch", "batch size")):
-        pts = _levels(thr, prefix, "tps")
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label="output tokens/s")
-        if prefix == "batch":
-            total = _levels(thr, prefix, "total_tps")
-            ax.plot([p[0] for p in total], [p[1] for p in total], marker="s", ls="--", label="total tokens/s")
+    for ax, mode, title in ((a, "concurrent", "concurrency (closed-loop clients)"), (b, "batch", "batch size")):
+        pts = _points(report, mode)
+        if not pts:
+            ax.set_visible(False)
+            continue
+        serialized = any(p.serialized for p in pts)
+        ax.plot([p.level for p in pts], [p.output_tokens_per_second for p in pts], marker="o",
+                label="output tokens/s" + (" (engine serves one request at a time)" if serialized else ""))
+        if mode == "batch":
+            ax.plot([p.level for p in pts], [p.total_tokens_per_second for p in pts], marker="s", ls="--",
+                    label="total tokens/s")
         ax.set_xscale("log", base=2)
-        ax.set_xticks([p[0] for p in pts], [str(p[0]) for p in pts])
+        ax.set_xticks([p.level for p in pts], [str(p.level) for p in pts])
         ax.set_title(f"tokens/s vs {title}")
         ax.set_xlabel(title)
         ax.set_ylabel("tokens/s")
@@ -74,75 +84,114 @@ def _throughput(thr: dict[str, Any]) -> Any:
     return fig
 
 
-def memory_bars(mem: dict[str, Any]) -> list[tuple[str, float]]:
-    """The memory breakdown the plot shows: (label, GiB) for each measured part."""
-    load = mem.get("load") or {}
-    bars = [("libraries", load.get("libraries_gb")), ("weights", load.get("weights_gb")),
-            ("model load", mem.get("model_load_gb")),
-            ("KV cache", mem.get("kv_cache_gb")), ("inference\ndelta", mem.get("inference_delta_gb")),
-            ("peak", mem.get("peak_gb"))]
-    return [(k, float(v)) for k, v in bars if isinstance(v, int | float)]
-
-
-def _memory(mem: dict[str, Any]) -> Any:
+def _latency_vs_throughput(report: Report) -> Any:
+    """Median and p90 E2E latency against requests/s, one point per concurrency level (the serving curve)."""
     plt = _pyplot()
-    bars = memory_bars(mem)
+    pts = _points(report, "concurrent")
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    rects = ax.bar([b[0] for b in bars], [b[1] for b in bars], color="#4c72b0")
-    ax.bar_label(rects, labels=[f"{b[1]:.3g}" for b in bars], fontsize=8)
-    source = (mem.get("inference") or mem.get("load") or {}).get("source", "")
-    ax.set_title(f"memory (GiB){' - ' + source if source else ''}", fontsize=10)
-    ax.set_ylabel("GiB")
-    ax.grid(axis="y", alpha=0.3)
+    x = [p.requests_per_second for p in pts]
+    for stat, style in (("median", "-o"), ("p90", "--s")):
+        y = [getattr(p.metrics.e2e_latency_ms, stat) if p.metrics.e2e_latency_ms else None for p in pts]
+        if any(v is not None for v in y):
+            ax.plot(x, [np.nan if v is None else v for v in y], style, label=f"E2E {stat}")
+    for p, xi in zip(pts, x, strict=True):
+        if p.metrics.e2e_latency_ms and xi is not None:
+            ax.annotate(f"{p.level}", (xi, p.metrics.e2e_latency_ms.median), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)
+    serialized = any(p.serialized for p in pts)
+    ax.set_title("latency vs throughput (labels: concurrent clients)"
+                 + ("\nengine serves one request at a time: latency grows with queueing" if serialized else ""),
+                 fontsize=10)
+    ax.set_xlabel("requests/s")
+    ax.set_ylabel("ms")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
 
 
-def _itl(lat: dict[str, Any]) -> Any:
-    """ITL histograms (log-spaced bins) of the headline and each scenario, with each one's median and p99."""
+def memory_bars(mem: MemorySection) -> list[tuple[str, float]]:
+    """The memory breakdown the plot shows: (label, GiB) for each measured part."""
+    load = mem.load
+    bars = [("libraries", load.libraries_gb if load else None), ("weights", load.weights_gb if load else None),
+            ("model load", mem.model_load.value_gb), ("KV cache", mem.kv_cache.value_gb),
+            ("inference\ndelta", mem.inference_delta.value_gb), ("peak", mem.peak.value_gb)]
+    return [(k, float(v)) for k, v in bars if v is not None and v > 0]
+
+
+def _memory(mem: MemorySection) -> Any:
+    """Horizontal bars on a log axis: a 3 MiB model beside a 400 MiB process peak stays readable."""
     plt = _pyplot()
-    series = [("test prompts", lat)] + [(s["name"], s) for s in lat.get("scenarios") or []]
+    bars = memory_bars(mem)
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = [b[0].replace("\n", " ") for b in bars]
+    rects = ax.barh(labels, [b[1] * 1024 for b in bars], color="#4c72b0")
+    ax.bar_label(rects, labels=[f"{b[1] * 1024:.3g} MiB" for b in bars], fontsize=8, padding=2)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    source = mem.inference.source if mem.inference else (mem.load.source if mem.load else "")
+    ax.set_title(f"memory (MiB, log scale){' - ' + source if source else ''}", fontsize=10)
+    ax.set_xlabel("MiB")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _ecdf(hist_edges: list[float], counts: list[int]) -> tuple[list[float], list[float]]:
+    """A cumulative curve from the stored log-spaced histogram (the raw gaps are not kept in the report)."""
+    total = float(sum(counts)) or 1.0
+    cum = np.cumsum(counts) / total
+    return [hist_edges[0], *hist_edges[1:]], [0.0, *cum.tolist()]
+
+
+def _itl(runs: list[LatencyRun]) -> Any:
+    """ITL as one ECDF per scenario (fraction of gaps <= x ms); median and p99 read off where y = 0.5, 0.99."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     lows: list[float] = []
-    for name, part in series:
-        hist, dist = part.get("itl_histogram"), (part.get("distributions") or {}).get("itl_ms")
-        if not hist or not dist:
+    for run in runs:
+        hist, dist = run.itl_histogram, run.distributions.itl_ms
+        if hist is None or dist is None:
             continue
-        patch = ax.stairs(hist["counts"], hist["edges"], label=f"{name} (n={dist['count']}, "
-                          f"p50 {dist['median']:.3g}, p99 {dist['p99']:.3g} ms)")
-        lows.append(hist["edges"][0])
-        for stat, style in (("median", "--"), ("p99", ":")):
-            ax.axvline(dist[stat], color=patch.get_edgecolor(), linestyle=style, linewidth=0.8)
+        x, y = _ecdf(hist.edges, hist.counts)
+        ax.step(x, y, where="post", label=f"{run.name} (n={dist.count}, median {dist.median:.3g} ms)")
+        lows.append(hist.edges[0])
     if lows and min(lows) > 0:  # a zero gap (chunked arrival) has no place on a log axis
         ax.set_xscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labels inside a single decade too
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_title("inter-token latency distribution (dashed: median, dotted: p99)")
+    for q in (0.5, 0.99):
+        ax.axhline(q, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("inter-token latency, cumulative (dotted: median and p99)", fontsize=10)
     ax.set_xlabel("ms")
-    ax.set_ylabel("tokens")
+    ax.set_ylabel("fraction of gaps <= x")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     return fig
 
 
-def write_plots(report: dict[str, Any], stem: str | Path) -> dict[str, Path]:
+def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
     """Write the plots the report has data for as <stem>_<name>.png; returns {name: path}."""
     stem = Path(stem)
-    lat, thr, mem = report.get("latency") or {}, report.get("throughput") or {}, report.get("memory") or {}
-    scenarios = [s for s in lat.get("scenarios") or [] if s.get("input_length")]
+    lat = report.latency
+    scenarios = [s for s in lat.scenarios if s.input_length] if lat else []
     figures: dict[str, Any] = {}
-    if len({s["input_length"] for s in scenarios}) > 1:
+    if len({s.input_length for s in scenarios}) > 1:
         figures["latency_vs_input"] = lambda: _latency_vs(scenarios, "input_length")
-    if len({s["output_length"] for s in scenarios}) > 1:
+    if len({s.output_length for s in scenarios}) > 1:
         figures["latency_vs_output"] = lambda: _latency_vs(scenarios, "output_length")
-    if _levels(thr, "concurrent", "tps") or _levels(thr, "batch", "tps"):
-        figures["throughput"] = lambda: _throughput(thr)
-    if memory_bars(mem):
-        figures["memory"] = lambda: _memory(mem)
-    if lat.get("itl_histogram") or any(s.get("itl_histogram") for s in lat.get("scenarios") or []):
-        figures["itl"] = lambda: _itl(lat)
+    if report.throughput and report.throughput.points:
+        if _points(report, "concurrent") or _points(report, "batch"):
+            figures["throughput"] = lambda: _throughput(report)
+        if len(_points(report, "concurrent")) > 1:
+            figures["latency_vs_throughput"] = lambda: _latency_vs_throughput(report)
+    if report.memory and memory_bars(report.memory):
+        figures["memory"] = lambda: _memory(report.memory)
+    runs = [lat, *lat.scenarios] if lat else []
+    if any(r.itl_histogram for r in runs):
+        figures["itl"] = lambda: _itl(runs)
     out = {}
     for name, make in figures.items():
         out[name] = _save(make(), stem.with_name(f"{stem.name}_{name}.png"))

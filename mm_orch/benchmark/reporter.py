@@ -8,70 +8,100 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mm_orch.benchmark import catalogue
 from mm_orch.benchmark.latency import LatencyResult
-from mm_orch.benchmark.report import (
-    ReportSchema,
-    assemble_report,
-    latency_section,
-    memory_section,
-    throughput_section,
-)
+from mm_orch.benchmark.memory import InferenceMemoryResult
+from mm_orch.benchmark.report import assemble_report, latency_section, memory_section, throughput_section
+from mm_orch.benchmark.schema import SCHEMA_VERSION, Report
 from mm_orch.benchmark.targets import ValidationResult, validate_targets
 from mm_orch.errors import ConfigError
 from mm_orch.io import atomic_write_text, read_user_file
 
-__all__ = ["BenchmarkReporter", "ValidationResult", "flatten", "load_report", "validate_targets"]
+__all__ = ["BenchmarkReporter", "Report", "ValidationResult", "flatten", "load_report", "parse_report",
+           "validate_targets"]
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts -> dot-keys; lists are kept as JSON strings so every row has scalar cells."""
+def flatten(data: Any, prefix: str = "", lists: bool = True) -> dict[str, Any]:
+    """Nested dicts -> dot-keys; lists are kept as JSON strings (or left out) so every cell is a scalar."""
     out: dict[str, Any] = {}
     if isinstance(data, dict):
         for k, v in data.items():
-            out |= flatten(v, f"{prefix}{k}.")
+            out |= flatten(v, f"{prefix}{k}.", lists)
     elif isinstance(data, list):
-        out[prefix[:-1]] = json.dumps(data)
+        if lists:
+            out[prefix[:-1]] = json.dumps(data)
     else:
         out[prefix[:-1]] = data
     return out
 
 
-def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per model x engine x scenario: 'summary' first, then each latency scenario."""
-    base = {k: report.get(k) for k in ("model_name", "engine", "timestamp")}
-    summary = {k: v for k, v in report.items() if k not in ("model_name", "engine", "timestamp")}
-    summary = json.loads(json.dumps(summary, default=str))
-    scenarios = []
-    if summary.get("latency"):
-        scenarios = summary["latency"].pop("scenarios", [])
-    if summary.get("throughput"):
-        summary["throughput"].pop("details", None)
-    rows = [base | {"scenario": "summary"} | flatten(summary)]
-    for s in scenarios:
-        rows.append(base | {"scenario": s["name"]} | flatten({"latency": s}))
+def csv_rows(report: Report) -> list[dict[str, Any]]:
+    """One row per model x engine x scenario: 'summary' (every catalogue metric, with its unit in the column
+    name, then system info and model info), then each latency scenario's catalogue metrics."""
+    base = {"model_name": report.model_name, "engine": report.engine, "timestamp": report.timestamp}
+    context = flatten({"system_info": report.system_info.model_dump(mode="json") if report.system_info else None,
+                       "model_info": report.model_info.model_dump(mode="json") if report.model_info else None})
+    cells = catalogue.slots(report).values()
+    summary = {f"{s.key} ({s.metric.unit})": s.value for s in cells if "scenario" not in s.names}
+    rows = [base | {"scenario": "summary"} | summary | context]
+    for sc in report.latency.scenarios if report.latency else []:
+        mine = {f"{s.metric.key.replace('.{scenario}', '')} ({s.metric.unit})": s.value for s in cells
+                if s.names.get("scenario") == sc.name}
+        rows.append(base | {"scenario": sc.name, "input_length": sc.input_length,
+                            "output_length": sc.output_length} | mine)
     return rows
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
-    """Read a JSON report back, with a one-line error naming the file when it is not one."""
-    p = Path(path)
-    text = read_user_file(p, "report")
+def parse_report(text: str, source: str) -> Report:
+    """A report from JSON text: schema 2 through the model, schema 1 converted; else a one-line ConfigError."""
+    from pydantic import ValidationError
+
+    from mm_orch.benchmark.report_v1 import convert_v1
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{p}:{e.lineno}: not a JSON report: {e.msg}") from None
-    from pydantic import ValidationError
-
+        raise ConfigError(f"{source}:{e.lineno}: not a JSON report: {e.msg}") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
     try:
-        ReportSchema.model_validate(data)
+        if version in ("1.0", 1):
+            try:
+                return _with_medians(Report.model_validate(convert_v1(data)))
+            except (KeyError, TypeError, AttributeError) as e:
+                raise ConfigError(f"{source}: a schema 1 report that cannot be converted (missing {e}); "
+                                  "re-run the benchmark to write schema 2") from None
+        if version != SCHEMA_VERSION:
+            raise ConfigError(f"{source}: not an mm_orch report (schema_version {version!r}; this mm_orch reads "
+                              f"{SCHEMA_VERSION} and converts 1.0)")
+        return Report.model_validate_json(text)
     except ValidationError as e:
         first = e.errors()[0]
-        raise ConfigError(f"{p}: not an mm_orch report: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    return data
+        old = " (converted from schema 1)" if version in ("1.0", 1) else ""
+        raise ConfigError(f"{source}: not a valid mm_orch report{old}: {'.'.join(map(str, first['loc']))}: "
+                          f"{first['msg']}") from None
+
+
+def _with_medians(report: Report) -> Report:
+    """Schema 1 wrote --repeat medians over the flat keys only; put them where schema 2 keeps them."""
+    spread = report.repeat.metrics if report.repeat else {}
+    for key, slot in catalogue.slots(report).items():
+        if key in spread and slot.owner is not None:
+            slot.set(spread[key].median)
+    return report
+
+
+def load_report(path: str | Path) -> Report:
+    """Read a JSON report back, with a one-line error naming the file when it is not one."""
+    p = Path(path)
+    return parse_report(read_user_file(p, "report"), str(p))
+
+
+def report_json(report: Report) -> str:
+    return report.model_dump_json(indent=2) + "\n"
 
 
 class BenchmarkReporter:
@@ -81,19 +111,20 @@ class BenchmarkReporter:
         self.include_system_info = include_system_info
         self.include_model_info = include_model_info
 
-    def _path(self, report: dict[str, Any], suffix: str) -> Path:
-        stamp = report.get("timestamp") or datetime.now(timezone.utc).isoformat()
+    def _path(self, report: Report, suffix: str) -> Path:
+        stamp = report.timestamp or datetime.now(timezone.utc).isoformat()
         stamp = re.sub(r"[^0-9T]", "", stamp)[:15]
-        return self.output_dir / f"{_slug(report['model_name'])}_{_slug(report['engine'])}_{stamp}.{suffix}"
+        return self.output_dir / f"{_slug(report.model_name)}_{_slug(report.engine)}_{stamp}.{suffix}"
 
     def build(self, model_name: str, latency_results: Any = None, memory_results: Any = None,
-              throughput_results: Any = None, engine: str = "hf", **extra: Any) -> dict[str, Any]:
-        """Accept result objects (LatencyResult, (load, inference), [ThroughputResult]) or ready sections."""
+              throughput_results: Any = None, engine: str = "hf", **extra: Any) -> Report:
+        """From result objects: LatencyResult, (LoadMemoryResult, InferenceMemoryResult) or an
+        InferenceMemoryResult, [ThroughputResult]; typed sections pass through."""
         if isinstance(latency_results, LatencyResult):
             latency_results = latency_section(latency_results)
         if isinstance(memory_results, tuple):
             memory_results = memory_section(*memory_results)
-        elif memory_results is not None and not isinstance(memory_results, dict):
+        elif isinstance(memory_results, InferenceMemoryResult):
             memory_results = memory_section(None, memory_results)
         if isinstance(throughput_results, list):
             throughput_results = throughput_section(throughput_results)
@@ -106,17 +137,16 @@ class BenchmarkReporter:
         return assemble_report(model_name, engine, latency=latency_results, memory=memory_results,
                                throughput=throughput_results, **extra)
 
-    def write_json(self, report: dict[str, Any], path: str | Path | None = None) -> Path:
-        return atomic_write_text(path or self._path(report, "json"),
-                                 json.dumps(report, indent=2, default=str) + "\n")
+    def write_json(self, report: Report, path: str | Path | None = None) -> Path:
+        return atomic_write_text(path or self._path(report, "json"), report_json(report))
 
-    def write_csv(self, report: dict[str, Any], path: str | Path | None = None) -> Path:
+    def write_csv(self, report: Report, path: str | Path | None = None) -> Path:
         import pandas as pd
 
         frame = pd.DataFrame(csv_rows(report))
         return atomic_write_text(path or self._path(report, "csv"), frame.to_csv(index=False))
 
-    def write(self, report: dict[str, Any], fmt: str = "json") -> Path:
+    def write(self, report: Report, fmt: str = "json") -> Path:
         if fmt not in ("json", "csv"):
             raise ConfigError(f"unknown report format '{fmt}' (choose from json, csv)")
         return self.write_json(report) if fmt == "json" else self.write_csv(report)
@@ -128,8 +158,8 @@ class BenchmarkReporter:
                                           **extra))
 
     def generate_csv_report(self, model_name: str, results: Any = None, **extra: Any) -> Path:
-        """results: a full report dict, or a dict with latency/memory/throughput results."""
-        if isinstance(results, dict) and "schema_version" in results:
+        """results: a Report, or a dict with latency/memory/throughput results."""
+        if isinstance(results, Report):
             report = results
         else:
             r = results or {}

@@ -1,22 +1,28 @@
-"""run_benchmark(cfg, ...) -> report dict: the one entry point the CLI, the API and Python users share."""
+"""run_benchmark(cfg, ...) -> Report: one measured run (the session in session.py adds repeat, write, gate)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
+from mm_orch.benchmark.fit import check_loaded
 from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.report import assemble_report, latency_section, memory_section, throughput_section
-from mm_orch.benchmark.targets import validate_targets
+from mm_orch.benchmark.report import (
+    assemble_report,
+    latency_section,
+    memory_section,
+    model_info_section,
+    throughput_section,
+)
+from mm_orch.benchmark.schema import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.benchmark.workloads import grid_scenarios, synthetic_prompt_ids
 from mm_orch.config import TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
-from mm_orch.errors import ConfigError, EngineError, MmOrchError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
 from mm_orch.studies.settings import STUDY_TESTS
@@ -39,7 +45,7 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
+def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LatencySection | None:
     s = cfg.benchmark.latency
     bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
                              sampling=cfg.benchmark.generation.request_kwargs())
@@ -50,9 +56,16 @@ def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Prog
     return latency_section(headline, results)
 
 
-def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Progress) -> dict | None:
+REMOTE_MEMORY = "the model's memory is held by the server process; this client cannot see it"
+
+
+def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Progress) -> MemorySection | None:
     s = cfg.benchmark.memory
     progress.phase("memory", 1)
+    if info.device == "remote":  # the openai engine: this process's RSS is the client's, not the model's
+        progress.advance()
+        gone = MemoryFigure(value_gb=None, reason=REMOTE_MEMORY)
+        return MemorySection(model_load=gone, inference_delta=gone, peak=gone, kv_cache=gone)
     n_in = max(cfg.benchmark.latency.input_lengths or [128])
     prompt = synthetic_prompt_ids(engine.vocab_token_ids(), n_in, cfg.engine.seed)
     inference = MemoryBenchmark(s.measure_peak, s.gc_before_measure).measure_inference(
@@ -60,12 +73,12 @@ def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Pr
     progress.advance()
     section = memory_section(load, inference)
     if not s.measure_kv_cache:
-        section["kv_cache_gb"] = None
-        section["missing"]["kv_cache_gb"] = "measure_kv_cache is off"
+        section.kv_cache = MemoryFigure(value_gb=None, reason="measure_kv_cache is off")
     return section
 
 
-def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> dict | None:
+def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress
+                    ) -> ThroughputSection | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
                                 cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo,
@@ -79,77 +92,91 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     for b in s.batch_sizes:
         progress.phase(f"throughput: batch {b}", None)
         results.append(bench.measure_batch(engine, prompts, b))
-    section = throughput_section(results)
-    if cfg.studies.slo:  # issue 12: goodput per phase
-        section["goodput"] = [{"mode": r.mode, "level": r.level, **r.goodput.model_dump(mode="json")}
-                              for r in results]
-    return section
+    return throughput_section(results)
 
 
-def _check_context(cfg: Config, tests: Sequence[str], info: ModelInfo) -> None:
-    """Synthetic prompts plus their outputs must fit the model's context: say so before measuring."""
-    lat, mem = cfg.benchmark.latency, cfg.benchmark.memory
-    needs = []
-    if "latency" in tests and lat.input_lengths and lat.output_lengths:
-        needs.append(("benchmark.latency.input_lengths", max(lat.input_lengths), max(lat.output_lengths)))
-    if "memory" in tests:
-        needs.append(("benchmark.latency.input_lengths (the memory test's prompt)",
-                      max(lat.input_lengths or [128]), mem.output_length))
-    for key, n_in, n_out in needs:
-        if info.max_context and n_in + n_out > info.max_context:
-            raise ConfigError(f"{key}: {n_in} prompt + {n_out} output tokens exceed {info.name}'s context of "
-                              f"{info.max_context} tokens")
+def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
+    """What a run of these settings measures (recorded in the report; compared by the baseline gate)."""
+    tests = _check_tests(tests)
+    studies = cfg.studies if set(tests) & set(STUDY_TESTS) or cfg.studies.slo else None  # only when they ran
+    return RunConfig(model_name=model_name, tests=tests, engine=cfg.engine.running(), benchmark=cfg.benchmark,
+                     prompts=_prompts(cfg, prompts), targets=cfg.targets.get(model_name), studies=studies)
 
 
-def _config_that_ran(cfg: Config, model_name: str, tests: list[str], prompts: list[str]) -> dict[str, Any]:
-    return {"model_name": model_name, "tests": tests, "engine": cfg.engine.model_dump(),
-            "benchmark": cfg.benchmark.model_dump(), "prompts": prompts,
-            "studies": cfg.studies.model_dump(mode="json"),  # issue 12
-            "targets": cfg.targets[model_name].model_dump(exclude_none=True) if model_name in cfg.targets else None}
+def _run_studies(engine: Engine, cfg: Config, info: ModelInfo, tests: Sequence[str], progress: Progress,
+                 sections: dict[str, Any]) -> None:
+    """Each study test fills its typed section, in turn (so Ctrl-C keeps the ones that finished)."""
+    from mm_orch.studies.hooks import STUDY_RUNNERS
+
+    for name in STUDY_TESTS:
+        if name in tests:
+            sections[name] = STUDY_RUNNERS[name](engine, cfg, info, progress)
+            log.info("test %s finished", name)
+
+
+def _cuda_figures(engine: Engine, memory: MemorySection) -> None:
+    snap = engine.memory_snapshot()
+    memory.run_peak = MemoryFigure(value_gb=snap.gpu_peak_allocated_gb, source="torch.cuda.max_memory_allocated",
+                                   reason=None if snap.gpu_peak_allocated_gb is not None else "no allocator reading")
+    memory.nvml_process = MemoryFigure(value_gb=snap.gpu_process_gb, source="NVML (this process)",
+                                       reason=None if snap.gpu_process_gb is not None else "; ".join(snap.notes)
+                                       or "NVML gave no reading")
 
 
 def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[str] = TEST_TYPES,
                   prompts: Sequence[str] | None = None, progress: Progress | None = None,
-                  engine: Engine | None = None) -> dict[str, Any]:
-    """Load the model in the configured engine, run the tests, return the report (not yet written)."""
+                  engine: Engine | None = None) -> Report:
+    """Load the model in the configured engine, run the tests, return the report (not written, targets not
+    checked: session.run_session does both, once, also over --repeat runs)."""
+    from mm_orch.monitor.system_info import load_sample
+
     tests = _check_tests(tests)
     prompts = _prompts(cfg, prompts)
     progress = progress or NullProgress()
     engine_name = cfg.engine.name
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
-    sections: dict[str, dict | None] = {"latency": None, "memory": None, "throughput": None}
+    load_before = load_sample()
+    sections: dict[str, Any] = dict.fromkeys(TEST_TYPES + STUDY_TESTS)
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
                                      ).measure_engine_load(engine, resolve_device(cfg.engine.device))
-        _check_context(cfg, tests, info)
+        check_loaded(cfg, tests, prompts, engine, info)
         if "memory" in tests:
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
+            log.info("test memory finished")
         if "latency" in tests:
             sections["latency"] = _run_latency(engine, cfg, prompts, progress)
+            log.info("test latency finished")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
-        from mm_orch.studies.hooks import run_studies  # issue 12: optional study sections
-
-        studies = run_studies(engine, cfg, info, tests, progress)
+        _run_studies(engine, cfg, info, tests, progress, sections)  # issue 12: workload, accuracy, context length
         if sections["memory"] is not None and info.device == "cuda":
-            snap = engine.memory_snapshot()
-            sections["memory"]["run_peak_gb"] = snap.gpu_peak_allocated_gb
-            sections["memory"]["nvml_process_gb"] = snap.gpu_process_gb
+            _cuda_figures(engine, sections["memory"])
         engine_stats = engine.stats()
     except MmOrchError:
         raise
+    except KeyboardInterrupt:  # Ctrl-C: keep the tests that finished
+        finished = [t for t in tests if sections[t] is not None]
+        partial = None
+        if finished:
+            partial = _report(cfg, model_name, tests, prompts, sections, info, {}, load_before)
+            partial.incomplete = True
+            partial.finished_tests = finished
+            partial.missing_tests = [t for t in tests if t not in finished]
+        raise BenchmarkInterrupted(partial, finished, [t for t in tests if t not in finished]) from None
     except Exception as e:  # an engine bug or a device error: exit 3 naming the engine
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:
         engine.close()
+    return _report(cfg, model_name, tests, prompts, sections, info, engine_stats, load_before)
+
+
+def _report(cfg: Config, model_name: str, tests: list[str], prompts: list[str], sections: dict[str, Any],
+            info: ModelInfo, engine_stats: dict[str, Any], load_before: Any) -> Report:
     from mm_orch.monitor.system_info import collect_system_info
 
-    report = assemble_report(
-        model_name, engine_name, **sections, config=_config_that_ran(cfg, model_name, tests, prompts),
-        system_info=collect_system_info() if cfg.benchmark.report.include_system_info else None,
-        model_info=asdict(info), extra={"engine_stats": engine_stats})
-    report.update(studies)  # issue 12: workload / accuracy / context_length sections
-    report["validation"] = validate_targets(model_name, report, cfg.targets.get(model_name)).model_dump()
-    return report
+    system_info = collect_system_info(load_before) if cfg.benchmark.report.include_system_info else None
+    return assemble_report(model_name, cfg.engine.name, **sections, config=run_config(cfg, model_name, tests, prompts),
+                           system_info=system_info, model_info=model_info_section(info), engine_stats=engine_stats)

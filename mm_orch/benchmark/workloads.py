@@ -11,6 +11,7 @@ from mm_orch.engines.base import Engine, GenerationRequest
 from mm_orch.errors import ConfigError
 
 Prompt = str | list[int]  # text, or token ids of an exact length
+MAX_PROMPT_FILE_BYTES = 8 * 2**20  # far more text than any context holds; a bigger file is a mistake
 
 
 def synthetic_prompt_ids(vocab_ids: Sequence[int], length: int, seed: int = 0) -> list[int]:
@@ -63,7 +64,7 @@ def load_prompt_file(path: str) -> list[str]:
     from mm_orch.io import read_user_file
 
     p = Path(path)
-    text = read_user_file(p, "prompt file")
+    text = read_user_file(p, "prompt file", MAX_PROMPT_FILE_BYTES)
     if p.suffix == ".json":
         try:
             data = json.loads(text)

@@ -9,8 +9,8 @@ from mm_orch.engines.base import (
     create_engine,
     engine_class,
     engine_names,
-    register_engine,
 )
+from mm_orch.engines.registry import register_engine
 
 __all__ = ["Engine", "GenerationRequest", "MemorySnapshot", "ModelInfo", "RequestRecord", "create_engine",
            "engine_class", "engine_names", "register_engine"]

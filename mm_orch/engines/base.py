@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mm_orch.errors import ConfigError, EngineError
+from mm_orch.monitor.snapshot import MemorySnapshot  # noqa: F401  - engines return it; it lives in monitor/
 
 now_ns = time.perf_counter_ns  # the one clock every engine and benchmark uses
 
@@ -65,20 +66,6 @@ class RequestRecord:
     error: str | None = None
     # True when tokens arrive in chunks (e.g. a whole batch at once): per-token times are then shared.
     batched: bool = False
-
-
-@dataclass(slots=True)
-class MemorySnapshot:
-    """Memory now, each figure in GiB (2**30 bytes) with its source; None when it cannot be read."""
-
-    cpu_rss_gb: float | None = None  # psutil, this process
-    gpu_allocated_gb: float | None = None  # torch allocator
-    gpu_reserved_gb: float | None = None  # torch allocator
-    gpu_peak_allocated_gb: float | None = None  # torch allocator, since the last reset_peak()
-    gpu_peak_reserved_gb: float | None = None
-    gpu_process_gb: float | None = None  # NVML, this process
-    gpu_device_used_gb: float | None = None  # NVML, whole device
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -172,32 +159,16 @@ def require_loaded(engine: Engine, obj: Any) -> Any:
     return obj
 
 
-_REGISTRY: dict[str, str] = {
-    # name -> "module:Class"; modules are imported lazily so heavy libraries load only when used
-    "hf": "mm_orch.engines.hf:HFEngine",
-    "dual": "mm_orch.engines.optimal_sampling.engine:DualEngine",
-    "vllm": "mm_orch.engines.vllm:VLLMEngine",
-    "openai": "mm_orch.engines.openai_http:OpenAIEngine",
-}
-
-
-def register_engine(name: str, target: str) -> None:
-    _REGISTRY[name] = target
-
-
 def engine_names() -> list[str]:
-    return sorted(_REGISTRY)
+    from mm_orch.engines.registry import plugins
+
+    return list(plugins())
 
 
 def engine_class(name: str) -> type[Engine]:
-    import importlib
+    from mm_orch.engines.registry import plugin
 
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown engine '{name}' (choose from {', '.join(engine_names())})") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return plugin(name).engine_class()
 
 
 def create_engine(name: str, **options: Any) -> Engine:

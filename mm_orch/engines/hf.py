@@ -7,12 +7,13 @@ already copied to the host, so each timestamp is when that step's tokens were re
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from mm_orch.engines.base import (
     Engine,
     GenerationRequest,
-    MemorySnapshot,
     ModelInfo,
     RequestRecord,
     TokenCallback,
@@ -20,10 +21,26 @@ from mm_orch.engines.base import (
     now_ns,
     require_loaded,
 )
+from mm_orch.engines.registry import register_engine
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models import ModelConfig, ModelManager
 from mm_orch.models.manager import ordinary_token_ids, parameter_bytes
 from mm_orch.monitor import memory
+from mm_orch.monitor.snapshot import MemorySnapshot
+
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flash_attention_4",
+                             "flex_attention"]
+
+
+class HFEngineSettings(BaseModel):
+    """engine.hf: the Transformers engine's own settings."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # an enum, never a free string: Transformers would fetch and import a hub kernel repo named here
+    attn_implementation: AttnImplementation | None = Field(None, description="Attention kernel; None = default.")
+    static_cache: bool = Field(False, description="Static KV cache + torch.compile (CUDA graphs) decode.")
+    quantization: Literal["8bit", "4bit"] | None = Field(
+        None, description="bitsandbytes weights: 8bit (LLM.int8()) or 4bit (NF4), CUDA or CPU; mm_orch[quant].")
 
 
 class _TimingStreamer:
@@ -229,3 +246,9 @@ def _strip_padding(tokens: list[int], pad_id: int | None, fixed_length: bool) ->
     while n > 0 and tokens[n - 1] == pad_id:
         n -= 1
     return n
+
+
+register_engine("hf", HFEngine, settings=HFEngineSettings,
+                flags={"static_cache": "--static-cache", "attn_implementation": "--attn-implementation",
+                       "quantization": "--quantization"},
+                description="Transformers generate on CPU or CUDA, one request at a time")

@@ -32,7 +32,13 @@ from mm_orch.engines.base import (
     require_loaded,
 )
 from mm_orch.engines.hf import kv_layout
-from mm_orch.engines.vllm_memory import engine_core_gpu_gb, kv_cache_info, weights_info
+from mm_orch.engines.vllm_memory import (
+    engine_core_gpu_gb,
+    kv_cache_info,
+    parallel_layout,
+    per_device_gpu_memory,
+    weights_info,
+)
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models.local import ensure_local_model, read_architecture
 from mm_orch.models.registry import resolve_model
@@ -64,7 +70,8 @@ class VLLMEngine(Engine):
                  enforce_eager: bool = False, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
                  enable_prefix_caching: bool = True, max_num_seqs: int | None = None,
                  cpu_kvcache_space_gb: int = 1, multiprocessing: bool | None = None,
-                 user_models: dict | None = None) -> None:
+                 user_models: dict | None = None, distributed_executor_backend: str | None = None,
+                 compilation_config: dict[str, Any] | None = None) -> None:
         self.model_name, self.dtype, self.load_format, self.seed = model_name, dtype, load_format, seed
         self.requested_device = device  # vLLM's build decides the device; a mismatch is a config error
         self.user_models = user_models or {}
@@ -75,6 +82,10 @@ class VLLMEngine(Engine):
         }
         if max_num_seqs is not None:
             self.llm_kwargs["max_num_seqs"] = max_num_seqs
+        if distributed_executor_backend is not None:  # mp (one node) or ray (several); None = vLLM's choice
+            self.llm_kwargs["distributed_executor_backend"] = distributed_executor_backend
+        if compilation_config:
+            self.llm_kwargs["compilation_config"] = compilation_config
         self.cpu_kvcache_space_gb = cpu_kvcache_space_gb
         self.multiprocessing = multiprocessing  # None = auto: in-process on CPU, child process with CUDA
         self.llm: Any = None
@@ -96,7 +107,9 @@ class VLLMEngine(Engine):
         e, v = cfg.engine, cfg.engine.vllm
         return cls(model_name, e.dtype, e.load_format, e.seed, e.device, v.gpu_memory_utilization, v.max_model_len,
                    v.enforce_eager, v.tensor_parallel_size, v.pipeline_parallel_size, v.enable_prefix_caching,
-                   v.max_num_seqs, v.cpu_kvcache_space_gb, v.multiprocessing, user_models=dict(cfg.models))
+                   v.max_num_seqs, v.cpu_kvcache_space_gb, v.multiprocessing, user_models=dict(cfg.models),
+                   distributed_executor_backend=v.distributed_executor_backend,
+                   compilation_config=v.compilation_config.vllm_dict() if v.compilation_config else None)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _import_vllm(self):
@@ -146,6 +159,8 @@ class VLLMEngine(Engine):
         dbytes = _DTYPE_BYTES[dtype]
         kv_info = kv_cache_info(self.llm, layers, kv, head_dim, dbytes)
         weights = weights_info(self.llm, self.multiprocessing)
+        layout = parallel_layout(self.llm_kwargs["tensor_parallel_size"], self.llm_kwargs["pipeline_parallel_size"],
+                                 layers, kv, kv_info.get("gb"), weights.get("gb") or _arch_weights_gb(arch, dbytes))
         self.info = ModelInfo(
             name=self.model_name, path=str(path), num_layers=layers, num_kv_heads=kv, head_dim=head_dim,
             dtype=dtype, dtype_bytes=dbytes, device=self.device, load_format=self.load_format,
@@ -155,6 +170,7 @@ class VLLMEngine(Engine):
                    "memory_note": "vLLM preallocates weights and the KV cache at load; inference deltas are ~0",
                    "kv_cache": kv_info, "weights": weights, "vllm_options": dict(self.llm_kwargs),
                    "cpu_kvcache_space_gb": self.cpu_kvcache_space_gb if self.device == "cpu" else None,
+                   "parallel": layout, "gpu_memory_per_device": per_device_gpu_memory(),
                    "engine_core_multiprocessing": self.multiprocessing},
         )
         self._closed = False
@@ -369,6 +385,21 @@ class VLLMEngine(Engine):
     def reset_peak_memory(self) -> None:
         if not self.multiprocessing:  # else the allocator is in the child; touching CUDA here costs a context
             memory.reset_peak(self.device)
+
+
+def _arch_weights_gb(arch: dict, dtype_bytes: int) -> float | None:
+    """Parameter bytes from the config's shapes (Qwen2/Llama layout), when vLLM's workers are out of reach."""
+    try:
+        h, i, n = arch["hidden_size"], arch["intermediate_size"], arch["num_hidden_layers"]
+        heads = arch["num_attention_heads"]
+        kv = arch.get("num_key_value_heads") or heads
+        d = arch.get("head_dim") or h // heads
+        v = arch["vocab_size"]
+    except KeyError:
+        return None
+    per_layer = h * (heads + 2 * kv) * d + (heads + 2 * kv) * d + heads * d * h + 3 * h * i + 2 * h
+    params = n * per_layer + v * h * (1 if arch.get("tie_word_embeddings") else 2) + h
+    return params * dtype_bytes / 2**30
 
 
 def _gb(x: float | None) -> str:

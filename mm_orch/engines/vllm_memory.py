@@ -99,3 +99,37 @@ def engine_core_gpu_gb(notes: list[str]) -> tuple[float | None, float | None]:
     if not mine:
         notes.append("NVML lists no memory for the engine-core processes (containerised PID namespace?)")
     return (mine / GIB if mine else None), device / GIB
+
+
+def parallel_layout(tp: int, pp: int, layers: int | None, kv_heads: int | None, kv_gb: float | None,
+                    weights_gb: float | None) -> dict[str, Any]:
+    """How the model is spread over tp x pp GPUs, and each GPU's share of the weights and KV cache.
+
+    Tensor parallel splits each layer's heads (KV heads are replicated when there are fewer than tp);
+    pipeline parallel gives each stage layers / pp whole layers. Shares assume an even split."""
+    kv_split = min(tp, kv_heads) if kv_heads else tp
+    gpus = tp * pp
+    return {"tensor_parallel_size": tp, "pipeline_parallel_size": pp, "gpus": gpus,
+            "layers_per_stage": None if not layers else -(-layers // pp),
+            "kv_heads_per_gpu": None if not kv_heads else max(kv_heads // tp, 1),
+            "weights_gb_per_gpu": None if weights_gb is None else weights_gb / gpus,
+            "kv_cache_gb_per_gpu": None if kv_gb is None else kv_gb / (kv_split * pp),
+            "source": "even split of the totals (weights: worker parameters, or the config's shapes when the "
+                      "engine core is a child process; KV: vLLM's blocks); NVML's per-GPU use is under "
+                      "gpu_memory_per_device"}
+
+
+def per_device_gpu_memory() -> list[dict[str, Any]] | None:
+    """NVML's used / total memory of every visible GPU, in GiB (None without a driver)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            m = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i))
+            out.append({"index": i, "used_gb": m.used / GIB, "total_gb": m.total / GIB, "source": "nvml"})
+        return out
+    except Exception as e:  # no driver, no pynvml
+        logger.debug("NVML unavailable: %s", e)
+        return None

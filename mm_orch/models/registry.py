@@ -63,6 +63,12 @@ BUILTIN: dict[str, ModelSpec] = {
         ModelSpec("qwen2.5-7b", "Qwen/Qwen2.5-7B-Instruct",
                   _qwen2(3584, 18944, 28, 28, 4, False, vocab=152064), "Qwen2.5 7B Instruct",
                   real_vocab_size=QWEN25_VOCAB),
+        ModelSpec("qwen2.5-14b", "Qwen/Qwen2.5-14B-Instruct",
+                  _qwen2(5120, 13824, 48, 40, 8, False, vocab=152064), "Qwen2.5 14B Instruct",
+                  real_vocab_size=QWEN25_VOCAB),
+        ModelSpec("qwen2.5-32b", "Qwen/Qwen2.5-32B-Instruct",
+                  _qwen2(5120, 27648, 64, 40, 8, False, vocab=152064), "Qwen2.5 32B Instruct (the optimal-sampling "
+                  "seed's teacher; 65.5 GB of bf16 weights)", real_vocab_size=QWEN25_VOCAB),
         ModelSpec("qwen-7b-chat", "Qwen/Qwen-7B-Chat",
                   _qwen2(4096, 11008, 32, 32, 32, False, max_pos=8192), "Qwen (v1) 7B Chat",
                   trust_remote_code=True, real_vocab_size=151851,

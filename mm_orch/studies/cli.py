@@ -6,7 +6,10 @@ A study flag selects its study; when --tests was left at its default, the studie
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mm_orch.benchmark.schema import Report
 
 WORKLOAD_KINDS = ("synthetic", "dataset", "shared_prefix", "multi_turn")
 
@@ -64,51 +67,65 @@ def _num(x: float | None, fmt: str = ".1f") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
-def summary(report: dict[str, Any]) -> list[str]:
-    """One line or a few per study section of the report, for the console."""
+def summary(report: Report) -> list[str]:
+    """One line or a few per study section of the typed report, for the console."""
     lines = []
-    if w := report.get("workload"):
-        m, g, pc = w["metrics"], w.get("goodput"), w["prefix_cache"]
-        ttft = (m.get("ttft_ms") or {}).get("median")
-        lines.append(f"workload {w['source']}: {w['requests']} requests, {_num(m['requests_per_second'], '.2f')} "
-                     f"req/s, {_num(m['output_tokens_per_second'])} output tok/s, TTFT p50 {_num(ttft)} ms, "
-                     f"prefix-cache hit rate {_pct(pc['hit_rate'])}")
-        if g:
-            lines.append(f"  goodput: {_num(g['goodput_rps'], '.2f')} req/s, {g['met']}/{g['requests']} "
-                         f"({_pct(g['share_met'])}) met {g['slo']}")
-    if a := report.get("accuracy"):
-        for run in a["runs"]:
-            o = run["overall"]
-            lines.append(f"accuracy [{run['mode']}] on {a['tasks']}: {_pct(o['accuracy'])} ({o['correct']}/"
-                         f"{o['total']}, 95% CI {_pct(o['ci95_low'])}-{_pct(o['ci95_high'])}), "
-                         f"{_num(run['metrics']['output_tokens_per_second'])} output tok/s")
-    if c := report.get("context_length"):
-        pts = ", ".join(f"{p['context_tokens']}: {_num(p['ttft_ms'])}" for p in c["points"])
+    if (w := report.workload) is not None:
+        m, g = w.metrics, w.goodput
+        ttft = m.ttft_ms.median if m.ttft_ms is not None else None
+        lines.append(f"workload {w.source}: {w.requests} requests, {_num(m.requests_per_second, '.2f')} req/s, "
+                     f"{_num(m.output_tokens_per_second)} output tok/s, TTFT p50 {_num(ttft)} ms, "
+                     f"prefix-cache hit rate {_pct(w.prefix_cache.hit_rate)}")
+        if g is not None:
+            lines.append(f"  goodput: {_num(g.goodput_rps, '.2f')} req/s, {g.met}/{g.requests} "
+                         f"({_pct(g.share_met)}) met {g.slo.objectives()}")
+    for p in report.throughput.points if report.throughput is not None else []:
+        if (g := p.goodput) is not None:
+            lines.append(f"throughput {p.mode} {p.level} goodput: {_num(g.goodput_rps, '.2f')} req/s, "
+                         f"{g.met}/{g.requests} ({_pct(g.share_met)}) met the SLOs")
+    if (a := report.accuracy) is not None:
+        for run in a.runs:
+            o = run.overall
+            lines.append(f"accuracy [{run.mode}] on {a.tasks}: {_pct(o.accuracy)} ({o.correct}/{o.total}, "
+                         f"95% CI {_pct(o.ci95_low)}-{_pct(o.ci95_high)}), "
+                         f"{_num(run.metrics.output_tokens_per_second)} output tok/s")
+    if (c := report.context_length) is not None:
+        pts = ", ".join(f"{p.context_tokens}: {_num(p.ttft_ms)}" for p in c.points)
         lines.append(f"context length -> TTFT ms: {pts}")
     return lines
 
 
-def run_sweep_cli(a: argparse.Namespace, cfg: Any, tests: list[str], prompts: list[str] | None, console: Any
-                  ) -> int:
-    """--sweep: one benchmark per grid cell, then one sweep report (JSON, Markdown, plots)."""
+def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any) -> int:
+    """--sweep: one session per grid cell (its own report, checked and written like any run), then one sweep
+    report (JSON, Markdown, plots) over the cells' typed reports."""
     import shlex
     import sys
+    from dataclasses import replace
 
-    from mm_orch.benchmark.runner import run_benchmark
-    from mm_orch.cli_output import RichProgress
-    from mm_orch.studies.sweep import parse_sweep, run_sweep
+    from mm_orch.benchmark.session import run_session
+    from mm_orch.cli_output import progress_for
+    from mm_orch.studies.sweep import CellRun, parse_sweep, run_sweep
     from mm_orch.studies.sweep_output import write_sweep
 
+    if opts.baseline or opts.repeat != 1:
+        from mm_orch.errors import ConfigError
+
+        raise ConfigError("--sweep runs one session per cell: --baseline and --repeat apply to a single run")
     parameters = parse_sweep(a.sweep)
-    with RichProgress(console, enabled=not a.no_progress and console.is_terminal) as progress:
-        result = run_sweep(cfg, parameters, lambda c: run_benchmark(c, a.model, tests, prompts, progress),
-                           a.model, tests)
+    cell_opts = replace(opts, markdown=False, junit_xml=None)  # the sweep's own Markdown covers the cells
+
+    def run_cell(cell_cfg: Any) -> CellRun:
+        res = run_session(cell_cfg, cell_opts, progress)
+        return CellRun(res.report, str(res.path))
+
+    with progress_for(err, enabled=not a.no_progress) as progress:
+        result = run_sweep(cfg, parameters, run_cell, a.model, list(opts.tests))
     command = "python3 -m mm_orch.main " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
     paths = write_sweep(result, cfg.benchmark.report.output_dir, a.sweep_name, command)
     failed = [p for p in result.points if p.error]
     for p in failed:
-        console.print(f"cell {p.params} failed: {p.error}", markup=False)
-    console.print(f"sweep report: {paths['markdown']} (+ {paths['json'].name} and plots)", markup=False)
+        err.print(f"cell {p.params} failed: {p.error}", markup=False, soft_wrap=True)
+    out.print(f"sweep report: {paths['markdown']} (+ {paths['json'].name} and plots)", markup=False, soft_wrap=True)
     if len(failed) == len(result.points):
         from mm_orch.errors import EngineError
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mm_orch.benchmark.schema import Report
 from mm_orch.errors import ConfigError, EngineError
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,21 @@ SWEEP_KEYS: dict[str, tuple[str, ...]] = {
 NOT_YET = {"request_rate": "request_rate needs the open-loop load test (issue 11), not merged yet"}
 
 
+class SweepMetric(BaseModel):
+    """A metric of the sweep's points, described by the metric catalogue (never guessed from its name)."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    unit: str
+    direction: Literal["higher", "lower"] = Field(description="Which way is better.")
+
+
 class SweepPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[str, Any] = Field(description="The swept parameters' values in this cell.")
     metrics: dict[str, float | None] = Field(description="Headline metrics of the cell (see SweepResult.metrics).")
     error: str | None = Field(None, description="Why the cell has no results, if it failed.")
+    report: str | None = Field(None, description="The cell's full report (schema 2), when one was written.")
 
 
 class SweepResult(BaseModel):
@@ -47,10 +59,18 @@ class SweepResult(BaseModel):
     engine: str = Field(description="The configured engine (a swept engine is in each point's params).")
     parameters: dict[str, list[Any]] = Field(description="Swept keys and their values, in grid order.")
     tests: list[str]
-    metrics: dict[str, str] = Field(description="Metric key -> unit and direction, for every point.")
+    metrics: dict[str, SweepMetric] = Field(description="Metric key -> label, unit and direction, for every point.")
     points: list[SweepPoint]
     system_info: dict[str, Any] | None = None
     timestamp: str
+
+
+@dataclass(slots=True)
+class CellRun:
+    """What running one cell gave: its typed report and, if written, where."""
+
+    report: Report
+    path: str | None = None
 
 
 def _value(text: str) -> Any:
@@ -101,61 +121,40 @@ def grid(parameters: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*parameters.values())]
 
 
-# The headline metric of each section: (key, path in the report, unit and direction)
-METRICS: tuple[tuple[str, tuple[Any, ...], str], ...] = (
-    ("ttft_ms", ("latency", "ttft_ms"), "ms, lower is better"),
-    ("tpot_ms", ("latency", "tpot_ms"), "ms, lower is better"),
-    ("e2e_latency_ms", ("latency", "e2e_latency_ms"), "ms, lower is better"),
-    ("tokens_per_second", ("latency", "tokens_per_second"), "output tok/s per request, higher is better"),
-    ("peak_memory_gb", ("memory", "peak_gb"), "GiB, lower is better"),
-    ("model_load_gb", ("memory", "model_load_gb"), "GiB, lower is better"),
-    ("weights_bytes", ("model_info", "weights_bytes"), "bytes of parameters as stored, lower is better"),
-    ("single_request_tps", ("throughput", "single_request_tps"), "output tok/s, higher is better"),
-    ("workload_output_tps", ("workload", "metrics", "output_tokens_per_second"), "output tok/s, higher is better"),
-    ("workload_goodput_rps", ("workload", "goodput", "goodput_rps"), "req/s meeting the SLOs, higher is better"),
-    ("accuracy", ("accuracy", "runs", 0, "overall", "accuracy"), "share correct, higher is better"),
-    ("context_ttft_max_ms", ("context_length", "points", -1, "ttft_ms"), "ms at the longest context, lower is "
-     "better"),
-)
+WEIGHTS = SweepMetric(label="weights as stored", unit="bytes", direction="lower")
 
 
-def _dig(report: dict[str, Any], path: tuple[Any, ...]) -> float | None:
-    node: Any = report
-    for p in path:
-        try:
-            node = node[p]
-        except (KeyError, IndexError, TypeError):
-            return None
-        if node is None:
-            return None
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+def point_metrics(report: Report) -> tuple[dict[str, float | None], dict[str, SweepMetric]]:
+    """The catalogue's headline (summary) metrics of one cell's typed report, with their descriptions.
 
-
-def _throughput_levels(report: dict[str, Any], cfg: Any) -> dict[str, float]:
-    """Output tok/s of each batch size and concurrency the cell ran.
-
-    Read from the MuAI keys of today's report (batch_<N>_tps, concurrent_<N>_tps); once the typed report
-    (issue 10) lands, its throughput points (mode, level) replace this lookup.
+    A throughput metric the cell measured at one level only (a swept batch_size or concurrency) is keyed
+    with N for the level, so the cells line up in one column; several levels keep their own keys.
     """
-    section = report.get("throughput") or {}
-    t = cfg.benchmark.throughput
-    out = {}
-    for mode, levels in (("batch", t.batch_sizes), ("concurrent", t.concurrent_requests)):
-        for n in levels:  # one level per cell (a swept batch_size): one name, so the cells line up
-            value = section.get(f"{mode}_{n}_tps")
-            if isinstance(value, int | float):
-                out[f"{mode}_tps" if len(levels) == 1 else f"{mode}_{n}_tps"] = float(value)
-    return out
+    from mm_orch.benchmark import catalogue
+
+    values: dict[str, float | None] = {}
+    described: dict[str, SweepMetric] = {}
+    for metric in catalogue.CATALOGUE:
+        if not metric.summary:
+            continue
+        slots = list(metric.slots(report, metric))
+        for s in slots:
+            key, label = s.key, s.label
+            if set(s.names) == {"level"} and len(slots) == 1:
+                key, label = metric.key.format(level="N"), metric.label.format(level="N")
+            if s.value is not None:
+                values[key] = s.value
+                described[key] = SweepMetric(label=label, unit=metric.unit, direction=metric.direction)
+    if report.model_info is not None and report.model_info.weights_bytes is not None:
+        values["model_info.weights_bytes"] = float(report.model_info.weights_bytes)
+        described["model_info.weights_bytes"] = WEIGHTS
+    return values, described
 
 
-def point_metrics(report: dict[str, Any], cfg: Any) -> dict[str, float | None]:
-    found = {key: _dig(report, path) for key, path, _ in METRICS}
-    return {k: v for k, v in found.items() if v is not None} | _throughput_levels(report, cfg)
-
-
-def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], dict[str, Any]],
+def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], CellRun | Report],
               model_name: str, tests: list[str]) -> SweepResult:
-    """run(cell_config) -> report, once per cell; every cell's config is checked before the first runs."""
+    """run(cell_config) -> the cell's report (or CellRun), once per cell; every cell's config is checked
+    before the first runs."""
     from datetime import datetime, timezone
 
     from mm_orch.config import apply_overrides
@@ -163,18 +162,21 @@ def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], d
     cells = grid(parameters)
     configs = [apply_overrides(cfg, cell_overrides(c), source=f"--sweep {c}") for c in cells]
     points, system_info = [], None
+    described: dict[str, SweepMetric] = {}
     for i, (cell, cell_cfg) in enumerate(zip(cells, configs, strict=True), 1):
         log.info("sweep cell %d/%d: %s", i, len(cells), cell)
         try:
-            report = run(cell_cfg)
+            got = run(cell_cfg)
         except EngineError as e:  # a failed cell is data; the sweep goes on
             points.append(SweepPoint(params=cell, metrics={}, error=str(e)))
             continue
-        system_info = system_info or report.get("system_info")
-        points.append(SweepPoint(params=cell, metrics=point_metrics(report, cell_cfg)))
-    units = {key: unit for key, _, unit in METRICS}
-    seen = {k for p in points for k in p.metrics}
+        cell_run = got if isinstance(got, CellRun) else CellRun(got)
+        report = cell_run.report
+        if system_info is None and report.system_info is not None:
+            system_info = report.system_info.model_dump(mode="json")
+        values, found = point_metrics(report)
+        described |= found
+        points.append(SweepPoint(params=cell, metrics=values, report=cell_run.path))
     return SweepResult(model_name=model_name, engine=cfg.engine.name, parameters=parameters, tests=tests,
-                       metrics={k: units.get(k, "output tok/s, higher is better") for k in sorted(seen)},
-                       points=points, system_info=system_info,
+                       metrics=dict(sorted(described.items())), points=points, system_info=system_info,
                        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))

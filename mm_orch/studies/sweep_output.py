@@ -35,7 +35,8 @@ def markdown(result: SweepResult, plots: list[str], command: str | None = None) 
     for p in result.points:
         cells = [_fmt(p.params[k]) for k in keys] + [_fmt(p.metrics.get(m)) for m in metrics] + [p.error or ""]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Units: " + "; ".join(f"`{k}` {u}" for k, u in result.metrics.items()) + "."]
+    lines += ["", "Metrics (from the catalogue): " + "; ".join(
+        f"`{k}` {m.label}, {m.unit}, {m.direction} is better" for k, m in result.metrics.items()) + "."]
     lines += [""] + [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"
 
@@ -66,7 +67,8 @@ def plot_parameter(result: SweepResult, key: str, path: Path) -> Path | None:
             ys = [by_value.get(v, {}).get(m) for v in values]
             label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(others, combo, strict=True)) or None
             ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
-        ax.set_title(m, fontsize=9)
+        d = result.metrics[m]
+        ax.set_title(f"{m}\n({d.unit}, {d.direction} is better)", fontsize=8)
         ax.set_xlabel(key)
         if not _numeric(values):
             ax.set_xticks(xs, [_fmt(v) for v in values])

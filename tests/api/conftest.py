@@ -47,23 +47,27 @@ def free_port() -> int:
 class Server:
     """One server process over a data dir; stop() and start() again to test a restart."""
 
-    def __init__(self, data_dir: Path, config: Path, token: str | None = None):
+    def __init__(self, data_dir: Path, config: Path, token: str | None = None, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()):
         self.data_dir, self.config, self.token = data_dir, config, token
+        self.env, self.args = env or {}, args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
+        self.extra_args: list[str] = []
 
     def start(self) -> Server:
-        env = {**os.environ, "MM_ORCH_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, "MM_ORCH_DATA_DIR": str(self.data_dir), **self.env}
         env.pop("MM_ORCH_API_TOKEN", None)
         if self.token:
             env["MM_ORCH_API_TOKEN"] = self.token
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mm_orch.main", "--serve", "--port", str(self.port), "--config",
-                 str(self.config)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+                 str(self.config), *self.args, *self.extra_args], cwd=REPO, env=env, stdout=out,
+                 stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90  # --executor ray connects to the cluster first
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text()}")

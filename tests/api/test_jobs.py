@@ -29,7 +29,10 @@ def test_submit_poll_and_fetch_the_report(server, client):
     assert report["memory"] is None and report["throughput"] is None
     assert report["config"]["benchmark"]["latency"]["test_runs"] == 2  # the override reached the job
     assert report["config"]["benchmark"]["latency"]["output_length"] == 3
-    assert report_path(server.data_dir, created["job_id"]).is_file()
+    path = report_path(server.data_dir, created["job_id"])
+    assert path.is_file() and report["schema_version"] == 2
+    assert "## Summary" in path.with_suffix(".md").read_text()  # API jobs write the Markdown and plots too
+    assert path.with_name(f"{path.stem}_itl.png").read_bytes()[:4] == b"\x89PNG"
 
     listed = client.get("/api/benchmarks", params={"status": "succeeded"}).json()
     assert created["job_id"] in [j["job_id"] for j in listed["items"]]

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mm_orch.benchmark.baseline import comparable_metrics, compare_to_baseline, direction, env_differences
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.baseline import comparable_metrics, compare_to_baseline, env_differences
 from mm_orch.benchmark.repeat import merge_repeats, run_repeated
 from mm_orch.config import GateSettings
 from tests.benchmark.synthetic import make_report
@@ -16,10 +17,11 @@ def by_metric(result):
     ("latency.ttft_ms", "lower"), ("latency.tokens_per_second", "higher"), ("memory.peak_gb", "lower"),
     ("throughput.concurrent_2_rps", "higher"), ("throughput.batch_4_total_tps", "higher"),
     ("throughput.batch_4_efficiency", "higher"), ("latency.distributions.itl_ms.p95", "lower"),
-    ("latency.scenarios.in32_out16.tokens_per_second", "higher"), ("throughput.tokens_per_request", None),
+    ("latency.scenarios.in32_out16.tokens_per_second", "higher"),
 ])
-def test_direction(metric, better):
-    assert direction(metric) == better
+def test_direction_comes_from_the_catalogue(metric, better):
+    slot = catalogue.slots(make_report())[metric]
+    assert slot.metric.direction == better and slot.metric.unit
 
 
 def test_comparable_metrics_covers_every_section():
@@ -67,9 +69,9 @@ def test_within_tolerance_passes_and_per_metric_patterns_win():
 
 def test_missing_unmeasured_and_ignored_metrics_are_not_compared():
     now = make_report(**{"memory.kv_cache_gb": None, "latency.ttft_ms": 99.0})
-    del now["throughput"]["batch_4_tps"]
+    now.throughput.points = [p for p in now.throughput.points if (p.mode, p.level) != ("batch", 4)]
     base = make_report()
-    base["throughput"]["batch_8_tps"] = 3000.0
+    base.throughput.points.append(base.throughput.points[-1].model_copy(update={"level": 8}))
     res = compare_to_baseline(now, base, GateSettings(ignore=["latency.ttft_ms"]))
     assert res.passed
     expected = {"memory.kv_cache_gb": "not measured in the current run",
@@ -90,9 +92,9 @@ def test_environment_differences_hard_and_soft():
     assert env_differences(base, gpu)[0] == ["gpu: none -> NVIDIA H100"]
     vllm = make_report(**{"system_info.vllm_version": "0.26.0"})
     assert env_differences(base, vllm) == ([], ["vllm_version: none -> 0.26.0"])  # the hf engine: only a note
-    vllm["engine"] = base["engine"] = "vllm"
+    vllm.engine = base.engine = "vllm"
     assert env_differences(base, vllm) == (["vllm_version: none -> 0.26.0"], [])  # the vllm engine: refused
-    base["engine"] = "hf"
+    base.engine = "hf"
     build = make_report(**{"system_info.torch_version": "2.13.0"})
     assert env_differences(base, build) == ([], ["torch_version: 2.13.0+cpu -> 2.13.0"])
     res = compare_to_baseline(now, base, GateSettings(), allow_env_mismatch=True)
@@ -102,9 +104,9 @@ def test_environment_differences_hard_and_soft():
 def test_repeat_medians_spread_and_noise():
     runs = [make_report(**{"latency.ttft_ms": v, "memory.peak_gb": 0.4}) for v in (10.0, 30.0, 12.0)]
     merged = merge_repeats(runs)
-    assert merged["latency"]["ttft_ms"] == 12.0 and merged["repeat"]["n"] == 3
-    assert merged["repeat"]["metrics"]["latency.ttft_ms"] | {"values": None} == \
-        {"min": 10.0, "median": 12.0, "max": 30.0, "values": None}
+    assert merged.latency.ttft_ms == 12.0 and merged.repeat.n == 3
+    spread = merged.repeat.metrics["latency.ttft_ms"]
+    assert (spread.min, spread.median, spread.max, spread.values) == (10.0, 12.0, 30.0, [10.0, 30.0, 12.0])
     # 12 -> 20 ms is beyond a 10 % tolerance but no worse than the baseline's own worst run (30): noise
     now = make_report(**{"latency.ttft_ms": 20.0})
     d = by_metric(compare_to_baseline(now, merged, GateSettings(tolerance_pct=10)))["latency.ttft_ms"]
@@ -112,7 +114,7 @@ def test_repeat_medians_spread_and_noise():
     now = make_report(**{"latency.ttft_ms": 31.0})
     assert by_metric(compare_to_baseline(now, merged, GateSettings()))["latency.ttft_ms"].status == "regression"
     calls = iter(runs)
-    assert run_repeated(lambda: next(calls), 3)["repeat"]["n"] == 3
+    assert run_repeated(lambda: next(calls), 3).repeat.n == 3
 
 
 def test_zero_baseline_value_does_not_crash():
@@ -136,8 +138,9 @@ def test_repeat_keeps_cold_memory_and_best_statistic_ignores_contention():
     runs = [make_report(**{"memory.model_load_gb": m, "throughput.batch_4_tps": t})
             for m, t in ((0.14, 2100.0), (0.002, 300.0), (0.002, 250.0))]  # runs 2, 3: warm process, busy CPU
     merged = merge_repeats(runs)
-    assert merged["memory"]["model_load_gb"] == 0.14 and "memory.model_load_gb" not in merged["repeat"]["metrics"]
-    assert merged["throughput"]["batch_4_tps"] == 300.0  # the median
+    assert merged.memory.model_load_gb == 0.14 and "memory.model_load_gb" not in merged.repeat.metrics
+    assert catalogue.values(merged)["throughput.batch_4_tps"] == 300.0  # the median, written into the point
+    assert merged.model_dump()["throughput"]["batch_4_tps"] == 300.0  # and so into the MuAI key
     base = make_report()
     median = by_metric(compare_to_baseline(merged, base, GateSettings(tolerance_pct=100)))
     best = by_metric(compare_to_baseline(merged, base, GateSettings(tolerance_pct=100, statistic="best")))
@@ -146,9 +149,18 @@ def test_repeat_keeps_cold_memory_and_best_statistic_ignores_contention():
     assert best["memory.model_load_gb"].current == 0.14
 
 
-def test_different_benchmark_settings_are_noted():
+def test_different_workloads_are_listed_and_report_folders_ignored():
+    from mm_orch.benchmark.baseline import workload_differences
+    from mm_orch.benchmark.runner import run_config
+    from mm_orch.config import Config, apply_overrides
+
     base, now = make_report(), make_report()
-    base["config"] = {"benchmark": {"latency": {"output_length": 100}, "report": {"output_dir": "a"}}}
-    now["config"] = {"benchmark": {"latency": {"output_length": 32}, "report": {"output_dir": "b"}}}
+    a = apply_overrides(Config(), {"benchmark": {"report": {"output_dir": "a"}}})
+    b = apply_overrides(Config(), {"benchmark": {"latency": {"output_length": 32}, "report": {"output_dir": "b"}}})
+    base.config = run_config(a, "tiny-qwen2", ["latency"], None)
+    now.config = run_config(b, "tiny-qwen2", ["latency"], None)
+    assert workload_differences(base, now) == ["benchmark.latency.output_length: 100 -> 32"]
+    now.config.prompts = ["another prompt"]
+    assert workload_differences(base, now)[-1] == "prompts: ['What is the capital of France?'] -> ['another prompt']"
     res = compare_to_baseline(now, base, GateSettings())
-    assert res.env_differences == ["benchmark.latency.output_length: 100 -> 32"] and res.passed
+    assert res.workload_differences == workload_differences(base, now) and res.passed

@@ -43,7 +43,7 @@ def test_passing_gate_exits_0_and_writes_junit(base_run):
             "--baseline", str(report), "--tolerance", "10", "--junit-xml", str(junit), "--check-targets",
             "--tests", "memory")
     assert r.returncode == 0, r.stderr
-    assert "baseline gate vs" in r.stderr and "PASSED" in r.stderr and f"junit: {junit}" in r.stderr
+    assert "baseline gate vs" in r.stdout and "PASSED" in r.stdout and f"junit: {junit}" in r.stdout
     (now,) = (d / "pass").glob("*.json")
     check = json.loads(now.read_text())["baseline_check"]
     assert check["passed"] and check["baseline_path"] == str(report)
@@ -60,8 +60,8 @@ def test_passing_gate_exits_0_and_writes_junit(base_run):
 def test_failing_gate_exits_1_with_regression_table(base_run):
     d, report = base_run
     edited = json.loads(report.read_text())
-    edited["latency"]["tokens_per_second"] = 1e9  # a baseline no run can match
-    edited["memory"]["peak_gb"] = 0.001
+    edited["latency"]["distributions"]["request_tokens_per_second"]["mean"] = 1e9  # a baseline no run can match
+    edited["memory"]["peak"]["value_gb"] = 0.001
     edited["system_info"]["torch_version"] = "0.0.1"
     hand = d / "hand_edited.json"
     hand.write_text(json.dumps(edited))
@@ -73,8 +73,8 @@ def test_failing_gate_exits_1_with_regression_table(base_run):
             "--baseline", str(hand), "--tolerance", "10000", "--allow-env-mismatch", "--junit-xml", str(junit),
             "--tests", "latency,memory")
     assert r.returncode == 1, r.stderr
-    assert "FAILED, 2 regression(s)" in r.stderr and "REGRESSION" in r.stderr
-    assert "latency.tokens_per_second" in r.stderr and "memory.peak_gb" in r.stderr
+    assert "FAILED, 2 regression(s)" in r.stdout and "REGRESSION" in r.stdout
+    assert "latency.tokens_per_second" in r.stdout and "memory.peak_gb" in r.stdout
     assert "environment differs from the baseline: torch_version" in r.stderr
     failed = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
     assert sorted(failed) == ["latency.tokens_per_second", "memory.peak_gb"]
@@ -96,13 +96,13 @@ def test_a_baseline_of_another_model_is_refused_even_with_allow_env_mismatch(bas
 def test_compare_prints_and_writes_markdown(base_run, tmp_path):
     d, report = base_run
     other = json.loads(report.read_text())
-    other["latency"]["ttft_ms"] *= 2
+    other["latency"]["distributions"]["ttft_ms"]["mean"] *= 2
     (tmp_path / "b.json").write_text(json.dumps(other))
     r = cli("--compare", str(report), str(tmp_path / "b.json"), "--benchmark-output", str(tmp_path))
     assert r.returncode == 0, r.stderr
     out = tmp_path / f"compare_{report.stem}_vs_b.md"
-    assert f"comparison: {out}" in r.stderr and "latency.ttft_ms" in r.stderr
-    assert "| latency.ttft_ms | lower |" in out.read_text() and "+100.0%" in out.read_text()
+    assert f"comparison: {out}" in r.stdout and "latency.ttft_ms" in r.stdout
+    assert "| latency.ttft_ms | ms | lower |" in out.read_text() and "+100.0%" in out.read_text()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -128,10 +128,24 @@ def test_compare_needs_two_readable_reports(tmp_path):
 def test_a_baseline_with_a_non_numeric_metric_is_refused(base_run):
     d, report = base_run
     data = json.loads(report.read_text())
-    data["latency"]["ttft_ms"] = "fast"
+    data["latency"]["distributions"]["ttft_ms"]["mean"] = "fast"
     bad = d / "bad.json"
     bad.write_text(json.dumps(data))
     r = cli("--benchmark", "--config", str(d / "quick.yaml"), "--baseline", str(bad), "--no-progress")
     assert r.returncode == 2
-    assert r.stderr.strip() == f"mm_orch: error: baseline {bad}: latency.ttft_ms is 'fast', not a number " \
-                               "(not an mm_orch report, or edited by hand)"
+    assert r.stderr.strip() == f"mm_orch: error: {bad}: not a valid mm_orch report: latency.distributions.ttft_ms." \
+                               "mean: Input should be a valid number, unable to parse string as a number"
+
+
+def test_a_baseline_of_another_workload_is_refused_unless_allowed(base_run):
+    d, report = base_run
+    r = cli("--benchmark", "--config", str(d / "quick.yaml"), "--baseline", str(report), "--no-progress",
+            "--set", "benchmark.latency.output_length=9", "--tests", "memory")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "measured another workload (benchmark.latency.output_length: 8 -> 9)" in r.stderr
+    assert "--allow-workload-mismatch" in r.stderr
+    r = cli("--benchmark", "--config", str(d / "quick.yaml"), "--baseline", str(report), "--no-progress",
+            "--set", "benchmark.latency.output_length=9", "--tests", "memory", "--allow-workload-mismatch",
+            "--benchmark-output", str(d / "mismatch"), "--no-markdown", "--tolerance", "1000")
+    assert r.returncode == 0, r.stderr
+    assert "workload differs from the baseline: benchmark.latency.output_length: 8 -> 9" in r.stderr

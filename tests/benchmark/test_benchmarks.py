@@ -97,7 +97,8 @@ def test_bad_arguments_are_config_errors(hf_engine, tmp_path):
 
 
 def test_load_memory_is_null_with_reason_when_sources_differ():
-    from mm_orch.engines.base import MemorySnapshot, ModelInfo
+    from mm_orch.engines.base import ModelInfo
+    from mm_orch.monitor.snapshot import MemorySnapshot
 
     info = ModelInfo("m", None, 1, 1, 32, "bfloat16", 2, "cuda", "dummy", num_parameters=1000)
     # Before: no CUDA here, so only RSS; after: a torch-allocator reading. Mixing them would be a lie.

@@ -6,6 +6,7 @@ import pytest
 
 from mm_orch.benchmark.baseline import compare_to_baseline
 from mm_orch.benchmark.junit import write_junit
+from mm_orch.benchmark.targets import TargetCheck
 from mm_orch.config import GateSettings
 from tests.benchmark.synthetic import make_report
 
@@ -13,9 +14,9 @@ from tests.benchmark.synthetic import make_report
 def test_junit_cases_failures_and_counts(tmp_path):
     base = make_report()
     now = make_report(**{"latency.ttft_ms": 30.0, "system_info.cpu": "Other CPU"})
-    now["validation"]["checked"].append({"metric": "latency.ttft_ms", "actual": 30.0, "target": 20.0,
-                                         "comparison": "<=", "target_name": "max_ttft_ms", "passed": False})
-    del now["throughput"]["batch_4_tps"]
+    now.validation.checked.append(TargetCheck(metric="latency.ttft_ms", actual=30.0, target=20.0, comparison="<=",
+                                              target_name="max_ttft_ms", unit="ms", passed=False))
+    now.throughput.points = [p for p in now.throughput.points if (p.mode, p.level) != ("batch", 4)]
     res = compare_to_baseline(now, base, GateSettings(tolerance_pct=10), "base.json")
     path = write_junit(tmp_path / "out" / "gate.xml", now, res)
     root = ET.parse(path).getroot()
@@ -23,7 +24,7 @@ def test_junit_cases_failures_and_counts(tmp_path):
     targets, baseline = root.findall("testsuite")
     assert targets.get("name") == "mm_orch.targets" and targets.get("tests") == "2" and targets.get("failures") == "1"
     failure = targets.find("testcase[@name='max_ttft_ms']/failure")
-    assert failure.get("message") == "latency.ttft_ms = 30.00, target <= 20.00"
+    assert failure.get("message") == "latency.ttft_ms = 30.00 ms, target <= 20.00"
     cases = {c.get("name"): c for c in baseline.iter("testcase")}
     assert len(cases) == len(res.deltas) + len(res.not_compared) + 1  # + the environment note
     msg = cases["latency.ttft_ms"].find("failure").get("message")

@@ -7,7 +7,10 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.errors import ConfigError, EngineError
-from tests.engines.openai_mock_server import MockServer
+
+pytest.importorskip("fastapi", reason="the mock OpenAI server needs the api extra")
+pytest.importorskip("uvicorn", reason="the mock OpenAI server needs the api extra")
+from tests.engines.openai_mock_server import MockServer  # noqa: E402 - after the optional-dependency skips
 
 TTFT_MS, ITL_MS = 80.0, 20.0
 
@@ -58,3 +61,17 @@ def test_errors_are_clear():
         rec = e.stream(GenerationRequest(prompt="x", max_new_tokens=2))
         assert not rec.success and "HTTP 404" in rec.error
         e.close()
+
+
+def test_the_report_never_presents_client_memory_as_the_models():
+    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.config import Config, apply_overrides
+
+    with MockServer(0.001, 0.001, model="mock") as server:
+        cfg = apply_overrides(Config(), {"engine": {"name": "openai", "openai": {"base_url": server.base_url,
+                                                                                "served_model": "mock"}}})
+        report = run_benchmark(cfg, "tiny-qwen2", ["memory"])
+    mem = report.memory
+    for fig in (mem.model_load, mem.inference_delta, mem.peak, mem.kv_cache):
+        assert fig.value_gb is None and fig.source is None and "held by the server" in fig.reason
+    assert report.model_dump()["memory"]["peak_gb"] is None and report.model_info.device == "remote"

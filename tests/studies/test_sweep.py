@@ -71,14 +71,16 @@ def test_sweep_runs_each_cell_with_its_settings(tiny_cfg):
                                               "max_new_tokens": 5}, {"num_beams": 2, "max_new_tokens": 3},
                                               {"num_beams": 2, "max_new_tokens": 5}]
     for p, r in zip(res.points, reports, strict=True):
-        lat = r["latency"]
-        assert lat["output_length"] == p.params["max_new_tokens"]
-        assert lat["distributions"]["e2e_latency_ms"]["count"] == 1
-        assert r["config"]["benchmark"]["generation"]["num_beams"] == p.params["num_beams"]
-        assert p.metrics["ttft_ms"] == pytest.approx(lat["ttft_ms"]) and p.error is None
-    beams = reports[3]["latency"]
-    assert beams["ttft_ms"] == pytest.approx(beams["e2e_latency_ms"])  # beam search: all tokens at the end
-    assert reports[1]["latency"]["ttft_ms"] < reports[1]["latency"]["e2e_latency_ms"]
+        lat = r.latency
+        assert lat.output_length == p.params["max_new_tokens"]
+        assert lat.distributions.e2e_latency_ms.count == len(r.config.prompts)  # test_runs 1 per prompt
+        assert r.config.benchmark.generation.num_beams == p.params["num_beams"]
+        assert p.metrics["latency.ttft_ms"] == pytest.approx(lat.distributions.ttft_ms.mean) and p.error is None
+    assert res.metrics["latency.ttft_ms"].unit == "ms" and res.metrics["latency.ttft_ms"].direction == "lower"
+    beams = reports[3].latency.distributions
+    assert beams.ttft_ms.mean == pytest.approx(beams.e2e_latency_ms.mean)  # beam search: all tokens at the end
+    greedy = reports[1].latency.distributions
+    assert greedy.ttft_ms.mean < greedy.e2e_latency_ms.mean
 
 
 def test_sweep_cli_writes_json_markdown_and_plots_and_keeps_failed_cells(tiny_cfg, tmp_path, capsys):
@@ -92,8 +94,19 @@ def test_sweep_cli_writes_json_markdown_and_plots_and_keeps_failed_cells(tiny_cf
     assert [p["params"] for p in data["points"]][:2] == [{"engine": "hf", "temperature": 0},
                                                          {"engine": "hf", "temperature": 1.0}]
     ok, failed = data["points"][:2], data["points"][2:]
-    assert all(p["error"] is None and p["metrics"]["batch_tps"] > 0 and p["metrics"]["tpot_ms"] > 0 for p in ok)
-    assert all("openai" in p["error"] and p["metrics"] == {} for p in failed)
+    # one batch size per cell: read from the typed throughput point (mode batch, level 2), keyed with N
+    assert all(p["error"] is None and p["metrics"]["throughput.batch_N_tps"] > 0
+               and p["metrics"]["latency.tpot_ms"] > 0 for p in ok)
+    assert data["metrics"]["throughput.batch_N_tps"] == {"label": "batch N: output tokens/s", "unit": "tokens/s",
+                                                         "direction": "higher"}
+    assert all("openai" in p["error"] and p["metrics"] == {} and p["report"] is None for p in failed)
+    for p in ok:  # each cell is a session: its own schema-2 report, read back through the model
+        from mm_orch.benchmark.reporter import load_report
+
+        cell = load_report(p["report"])
+        batch = next(x for x in cell.throughput.points if x.mode == "batch")
+        assert batch.level == 2
+        assert batch.output_tokens_per_second == pytest.approx(p["metrics"]["throughput.batch_N_tps"])
     md = (tmp_path / "s1.md").read_text()
     assert md.count("\n| hf |") == 2 and md.count("\n| openai |") == 2 and "![s1_engine](s1_engine.png)" in md
     for key in ("engine", "temperature"):

@@ -43,14 +43,16 @@ class DualEngine(Engine):
                  fixed_alpha: float = 0.5, iterations: int = 20, teacher_system_prompt: str | None = None,
                  theta_system_prompt: str | None = None, enable_chat_template: bool = False, sync_every: int = 32,
                  mode: str = "optimal_sampling", cuda_graphs: bool = True, compile: bool = True,
-                 track_alpha_stats: bool = True, user_models: dict | None = None) -> None:
+                 track_alpha_stats: bool = True, user_models: dict | None = None, overlap: bool = True,
+                 theta_device: str | None = None) -> None:
         self.model_name, self.theta_model, self.mode = model_name, theta_model, mode
         self.options: dict[str, Any] = dict(
             alpha_method=alpha_method, teacher_system_prompt=teacher_system_prompt,
             theta_system_prompt=theta_system_prompt, enable_chat_template=enable_chat_template,
             track_alpha_stats=track_alpha_stats, fixed_alpha=fixed_alpha, alpha_iterations=iterations,
             device=device, dtype=dtype, load_format=load_format, seed=seed, sync_every=sync_every,
-            cuda_graphs=cuda_graphs, compile=compile, user_models=user_models or {})
+            cuda_graphs=cuda_graphs, compile=compile, user_models=user_models or {}, overlap=overlap,
+            theta_device=theta_device)
         self.seed = seed
         self.sampler: OptimalSamplingV1 | None = None
         self.info: ModelInfo | None = None
@@ -63,7 +65,7 @@ class DualEngine(Engine):
         return cls(model_name, o.theta_model, e.device, e.dtype, e.load_format, e.seed, o.alpha_method,
                    o.fixed_alpha, o.iterations, o.teacher_system_prompt, o.theta_system_prompt,
                    o.enable_chat_template, o.sync_every, o.mode, o.cuda_graphs, o.compile, o.track_alpha_stats,
-                   user_models=dict(cfg.models))
+                   user_models=dict(cfg.models), overlap=o.overlap, theta_device=o.theta_device)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -99,6 +101,8 @@ class DualEngine(Engine):
                                           "theta": dt.kv_bytes_per_token(nbytes)},
                    "theta_layout": {"num_layers": dt.layers, "num_kv_heads": dt.kv_heads, "head_dim": dt.head_dim},
                    "cuda_graphs": s.decoder.use_graphs, "compiled_head": s.decoder.compile_head,
+                   "placement": {"teacher": s.decoder.device, "theta": s.decoder.theta_device},
+                   "overlap_models": s.decoder.overlap_models and not s.decoder.split,
                    "last_generate": None})
         return self.info
 
@@ -205,11 +209,14 @@ class DualEngine(Engine):
         return {"alpha": self.alpha_log.summary()}
 
     # -- memory --------------------------------------------------------------------------------
+    def _device_type(self) -> str:
+        return self.sampler.decoder.device.split(":")[0] if self.sampler else "cpu"
+
     def memory_snapshot(self) -> MemorySnapshot:
-        return memory.snapshot(self.sampler.decoder.device if self.sampler else "cpu")
+        return memory.snapshot(self._device_type())
 
     def reset_peak_memory(self) -> None:
-        memory.reset_peak(self.sampler.decoder.device if self.sampler else "cpu")
+        memory.reset_peak(self._device_type())
 
 
 def _max_positions(path) -> int | None:

@@ -44,7 +44,7 @@ class OptimalSamplingV1:
                  track_alpha_stats: bool = True, *, fixed_alpha: float = 0.5, alpha_iterations: int = 20,
                  device: str = "auto", dtype: str = "auto", load_format: str = "auto", seed: int = 0,
                  sync_every: int = 32, cuda_graphs: bool = True, compile: bool = True,
-                 compile_layers: bool | None = None,
+                 compile_layers: bool | None = None, overlap: bool = True, theta_device: str | None = None,
                  user_models: dict[str, Any] | None = None, **ignored: Any) -> None:
         check_alpha_args(alpha_method, fixed_alpha, alpha_iterations)
         if ignored:
@@ -57,15 +57,18 @@ class OptimalSamplingV1:
         self.teacher: LoadedLM = load_lm(model_teacher, device, dtype, load_format, seed, user_models)
         self.theta: LoadedLM | None = None
         if model_theta is not None:
-            self.theta = load_lm(model_theta, device, dtype, load_format, seed + 1, user_models)
+            self.theta = load_lm(model_theta, theta_device or device, dtype, load_format, seed + 1, user_models)
             vocab = check_same_vocabulary(self.teacher, self.theta)
         else:
             vocab = self.teacher.vocab
         tok = self.teacher.tokenizer
         eos = [i for i in {tok.eos_token_id, self.teacher.spec.architecture.get("eos_token_id")} if i is not None]
+        dev = self.teacher.weights.embed.device
+        own = str(self.theta.weights.embed.device) if self.theta and theta_device else None
+        main = str(dev) if own else dev.type  # an explicit index only where two devices are in play
         self.decoder = DualDecoder(self.teacher.weights, self.theta.weights if self.theta else None, vocab,
-                                   tok.pad_token_id, sorted(eos), self.teacher.weights.embed.device.type,
-                                   cuda_graphs, compile, compile if compile_layers is None else compile_layers)
+                                   tok.pad_token_id, sorted(eos), main, cuda_graphs, compile,
+                                   compile if compile_layers is None else compile_layers, overlap, own)
 
     @property
     def tokenizer(self) -> Any:

@@ -32,11 +32,23 @@ class LoadedLM:
     gpu_bytes: int  # weights as resident on the device
 
 
+def resolve_placement(device: str) -> str:
+    """auto / cpu / cuda, or one GPU by index (cuda:1), checked against the visible devices."""
+    if not device.startswith("cuda:"):
+        return resolve_device(device)
+    index = device.removeprefix("cuda:")
+    count = torch.cuda.device_count()
+    if not index.isdigit() or int(index) >= count:
+        raise ConfigError(f"device '{device}': {count} CUDA device(s) visible (use cuda:0 .. cuda:{count - 1})"
+                          if count else f"device '{device}': no CUDA device is visible to torch")
+    return device
+
+
 def load_lm(name: str, device: str = "auto", dtype: str = "auto", load_format: str = "auto", seed: int = 0,
             user_models: dict[str, Any] | None = None) -> LoadedLM:
     spec = resolve_model(name, user_models)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
+    dev = resolve_placement(device)
+    dt = resolve_dtype(dtype, dev.split(":")[0])
     path = ensure_local_model(name, load_format, user_models)
     arch = read_architecture(path)
     dims = qwen2.Qwen2Dims.from_config(arch)
@@ -47,8 +59,8 @@ def load_lm(name: str, device: str = "auto", dtype: str = "auto", load_format: s
         weights = qwen2.random_weights(dims, dev, dt, seed=seed, max_pos=max_pos)
     else:
         weights = qwen2.load_folder(path, dims, dev, dt, max_pos=max_pos)
-    if dev == "cuda":
-        torch.cuda.synchronize()
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0
     tok = load_tokenizer(path, spec.trust_remote_code)
     # dummy folders carry a small stand-in tokenizer: the registry knows the real vocabulary

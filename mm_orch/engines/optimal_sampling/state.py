@@ -83,3 +83,4 @@ class RunState:
     seeds: Tensor  # [B]
     rec: Records
     graphs: dict[int, object]  # bucket -> torch.cuda.CUDAGraph
+    split: object | None = None  # split.SplitBuffers when theta runs on its own device

@@ -160,8 +160,39 @@ def test_cuda_graph_run_matches_eager_run():
     e = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32", cuda_graphs=False,
                           compile=False).generate(**kw)
     assert g.generated_ids == e.generated_ids
-    # the two forwards as parallel graph branches: the same kernels on the same inputs, so the same bits
-    s = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32")
-    s.decoder.overlap_models = True
+    # the two forwards one after the other (overlap off): the same kernels on the same inputs, so the same bits
+    s = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32", overlap=False)
     o = s.generate(**kw)
     assert o.generated_ids == g.generated_ids and o.token_records == g.token_records
+
+
+def test_theta_on_its_own_device_gives_the_same_tokens(os_pair):
+    """The split chain (split.py) on CPU, both 'devices' the same: only the hand-offs differ."""
+    kw = dict(prompts=TEACHER, theta_prompts=THETA, max_tokens=12, temperature=T, seed=4, stop_at_eos=False,
+              return_token_records=True)
+    split = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", theta_device="cpu")
+    assert split.decoder.split and split.decoder.theta_device == "cpu"
+    a, b = split.generate(**kw), os_pair.generate(**kw)
+    assert a.generated_ids == b.generated_ids
+    for k in ("logq", "logp_theta", "logp_teacher", "alpha"):
+        assert torch.allclose(torch.tensor([r[k] for r in a.token_records]),
+                              torch.tensor([r[k] for r in b.token_records]), atol=1e-6)
+    theta_only = dict(kw, mode="theta_only")
+    assert split.generate(**theta_only).generated_ids == os_pair.generate(**theta_only).generated_ids
+
+
+def test_theta_device_out_of_range_is_a_config_error():
+    with pytest.raises(ConfigError, match="cuda:7"):
+        OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", theta_device="cuda:7")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_two_gpus_match_one_gpu():
+    kw = dict(prompts=TEACHER, theta_prompts=THETA, max_tokens=300, temperature=T, seed=2, stop_at_eos=False,
+              return_token_records=True)
+    one = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32", cuda_graphs=False,
+                            compile=False).generate(**kw)
+    two = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32",
+                            theta_device="cuda:1").generate(**kw)
+    assert two.generated_ids == one.generated_ids

@@ -83,3 +83,13 @@ def test_registry_and_config_errors():
         apply_overrides(Config(), {"optimal_sampling": {"alpha_method": "newton"}})
     with pytest.raises(ConfigError, match="fixed_alpha"):
         apply_overrides(Config(), {"optimal_sampling": {"fixed_alpha": 1.5}})
+
+
+def test_placement_settings_reach_the_engine_and_its_report(engine):
+    eng, info = engine
+    assert info.extra["placement"] == {"teacher": "cpu", "theta": "cpu"}
+    cfg = apply_overrides(Config(), {"optimal_sampling": {"theta_device": "cuda:1", "overlap": False}})
+    other = engine_class("dual").from_config("tiny-qwen2", cfg)
+    assert other.options["theta_device"] == "cuda:1" and other.options["overlap"] is False
+    with pytest.raises(ConfigError, match="theta_device"):
+        apply_overrides(Config(), {"optimal_sampling": {"theta_device": "../gpu"}})
