@@ -44,4 +44,12 @@ def test_context_length_cli_writes_curve_and_table(tmp_path, capsys):
     assert open(f"{stem}_context_length.png", "rb").read(4) == b"\x89PNG"
     md = open(f"{stem}_context_length.md").read()
     assert "| 32 |" in md and f"({stem.name}_context_length.png)" in md
-    assert "context length -> TTFT ms: 8:" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "context length -> TTFT ms: 8:" in out and f"study: {stem}_context_length.png" in out.replace("\n", "")
+    from mm_orch.benchmark import catalogue
+    from mm_orch.benchmark.reporter import load_report
+
+    typed = load_report(report)  # the section is read back through the model, its metrics from the catalogue
+    values = catalogue.values(typed)
+    assert values["context_length.32.ttft_ms"] == pytest.approx(typed.context_length.points[-1].ttft_ms)
+    assert catalogue.metric("context_length.{tokens}.ttft_ms").direction == "lower"

@@ -1,0 +1,72 @@
+"""The studies as typed sections of the schema-2 report: one CLI run (one session), written and read back."""
+
+import pytest
+
+from mm_orch.benchmark import catalogue
+from mm_orch.benchmark.reporter import load_report
+from mm_orch.benchmark.schema import Report
+
+CFG = """
+benchmark:
+  latency: {warmup_runs: 0, test_runs: 1, input_lengths: [], output_lengths: [], output_length: 4}
+  throughput: {duration_seconds: 0.05, concurrent_requests: [2], batch_sizes: [2], tokens_per_request: 4,
+               min_requests: 2}
+engine: {device: cpu}
+studies:
+  workload: {num_requests: 3, input_len: {mean: 16}, output_len: {mean: 4}}
+  accuracy: {limit: 3, max_new_tokens: 4}
+"""
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from mm_orch.main import main
+
+    tmp = tmp_path_factory.mktemp("sections")
+    (tmp / "c.yaml").write_text(CFG)
+    code = main(["--benchmark", "--config", str(tmp / "c.yaml"), "--tests", "throughput", "--workload", "synthetic",
+                 "--accuracy", "--slo", "ttft_ms=600000", "--slo", "e2e_ms=0.001", "--no-progress",
+                 "--benchmark-output", str(tmp / "out")])
+    assert code == 0
+    path = next((tmp / "out").glob("*.json"))
+    return path, load_report(path)
+
+
+def test_study_sections_round_trip_through_the_model(run):
+    path, report = run
+    assert report.config.tests == ["throughput", "workload", "accuracy"]
+    assert report.config.studies.slo.ttft_ms == 600000 and report.config.studies.workload.num_requests == 3
+    assert report.workload.requests == 3 and report.workload.metrics.completed == 3
+    assert len(report.accuracy.runs) == 1 and report.accuracy.runs[0].overall.total == 3
+    assert report.context_length is None and report.latency is None
+    again = Report.model_validate_json(path.read_text())  # no dict path: the JSON is the model's
+    assert again.model_dump() == report.model_dump()
+
+
+def test_goodput_lives_on_the_typed_throughput_points(run):
+    _, report = run
+    points = {(p.mode, p.level): p for p in report.throughput.points}
+    assert set(points) == {("single", 1), ("concurrent", 2), ("batch", 2)}
+    for p in points.values():
+        g = p.goodput
+        # e2e under 0.001 ms is impossible: every request misses it, none meets the SLO
+        assert g.requests == p.metrics.completed + p.metrics.failed and g.met == 0 and g.share_met == 0
+        assert g.missed_by["e2e_ms"] == p.metrics.completed and g.missed_by["ttft_ms"] == 0
+    assert report.workload.goodput.met == 0 and report.workload.goodput.requests == 3
+
+
+def test_study_metrics_come_from_the_catalogue(run):
+    _, report = run
+    values = catalogue.values(report)
+    assert values["throughput.concurrent_2_goodput_rps"] == 0 and values["throughput.batch_2_slo_met_share"] == 0
+    wl = report.workload.metrics
+    assert values["workload.output_tokens_per_second"] == pytest.approx(wl.output_tokens_per_second)
+    overall = report.accuracy.runs[0].overall
+    assert values["accuracy.default.accuracy"] == overall.accuracy
+    assert values["accuracy.default.ci95_low"] <= overall.accuracy <= values["accuracy.default.ci95_high"]
+    directions = {k: catalogue.metric(k).direction for k in ("accuracy.{mode}.accuracy", "workload.goodput_rps",
+                                                             "workload.ttft_ms.median",
+                                                             "throughput.batch_{level}_goodput_rps")}
+    assert directions == {"accuracy.{mode}.accuracy": "higher", "workload.goodput_rps": "higher",
+                          "workload.ttft_ms.median": "lower", "throughput.batch_{level}_goodput_rps": "higher"}
+    assert catalogue.metric("workload.slo_met_share").unit == "ratio"
