@@ -70,3 +70,15 @@ def test_study_metrics_come_from_the_catalogue(run):
     assert directions == {"accuracy.{mode}.accuracy": "higher", "workload.goodput_rps": "higher",
                           "workload.ttft_ms.median": "lower", "throughput.batch_{level}_goodput_rps": "higher"}
     assert catalogue.metric("workload.slo_met_share").unit == "ratio"
+
+
+def test_pre_schema_2_study_reports_are_read_with_their_sections():
+    """reports/ holds study runs written before schema 2: conversion carries their sections over, typed."""
+    from pathlib import Path
+
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    dual = load_report(reports / "accuracy_tiny-qwen2_dual_cpu.json")
+    assert [r.mode for r in dual.accuracy.runs] == ["optimal_sampling", "teacher_only", "theta_only"]
+    assert catalogue.values(dual)["accuracy.theta_only.accuracy"] == dual.accuracy.runs[2].overall.accuracy
+    ctx = load_report(reports / "context_length_tiny-qwen2_cpu.json")
+    assert ctx.context_length.points[0].context_tokens == 128 and ctx.accuracy is None
