@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         if not a.benchmark:
             raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models)")
         if executors_cli.is_multi(a):
+            if a.sweep:  # each job is one session; a sweep is one model on one engine
+                raise ConfigError("--sweep runs one model on one engine: not with several --model / --engine")
             return executors_cli.run_jobs(a, overrides_from_args(a) | cli_gate.gate_overrides(a)
                                           | study_cli.overrides(a))
         return run_cli(a)

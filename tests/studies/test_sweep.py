@@ -111,3 +111,15 @@ def test_sweep_cli_writes_json_markdown_and_plots_and_keeps_failed_cells(tiny_cf
     assert md.count("\n| hf |") == 2 and md.count("\n| openai |") == 2 and "![s1_engine](s1_engine.png)" in md
     for key in ("engine", "temperature"):
         assert (tmp_path / f"s1_{key}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_refuses_options_of_a_single_run(tiny_cfg, tmp_path, capsys):
+    from mm_orch.main import main
+
+    for extra, msg in ((["--repeat", "2"], "--baseline and --repeat apply to a single run"),
+                       (["--model", "tiny-qwen2,tiny-gpt2"], "not with several --model")):
+        code = main(["--benchmark", "--config", str(tiny_cfg), "--sweep", "top_k=1,2", "--no-progress",
+                     "--benchmark-output", str(tmp_path / "out"), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and msg in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before any cell ran
