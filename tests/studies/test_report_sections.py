@@ -82,3 +82,20 @@ def test_pre_schema_2_study_reports_are_read_with_their_sections():
     assert catalogue.values(dual)["accuracy.theta_only.accuracy"] == dual.accuracy.runs[2].overall.accuracy
     ctx = load_report(reports / "context_length_tiny-qwen2_cpu.json")
     assert ctx.context_length.points[0].context_tokens == 128 and ctx.accuracy is None
+
+
+def test_repeat_folds_study_metrics_into_medians(tmp_path):
+    from mm_orch.benchmark.session import SessionOptions, run_session
+    from mm_orch.config import apply_overrides, load_config
+
+    cfg = apply_overrides(load_config(), {"engine": {"device": "cpu"},
+                                          "benchmark": {"report": {"output_dir": str(tmp_path)}},
+                                          "studies": {"accuracy": {"limit": 2, "max_new_tokens": 2},
+                                                      "context_length": {"start": 8, "max": 16, "runs": 1}}})
+    res = run_session(cfg, SessionOptions(model_name="tiny-qwen2", tests=["accuracy", "context_length"], repeat=2,
+                                          markdown=False))
+    spread = res.report.repeat.metrics
+    assert res.report.repeat.n == 2 and len(spread["context_length.16.ttft_ms"].values) == 2
+    assert spread["context_length.16.ttft_ms"].median == res.report.context_length.points[-1].ttft_ms
+    assert spread["accuracy.default.accuracy"].values == [res.report.accuracy.runs[0].overall.accuracy] * 2
+    assert load_report(res.path).model_dump() == res.report.model_dump()
