@@ -99,3 +99,13 @@ def test_repeat_folds_study_metrics_into_medians(tmp_path):
     assert spread["context_length.16.ttft_ms"].median == res.report.context_length.points[-1].ttft_ms
     assert spread["accuracy.default.accuracy"].values == [res.report.accuracy.runs[0].overall.accuracy] * 2
     assert load_report(res.path).model_dump() == res.report.model_dump()
+
+
+def test_a_baseline_with_other_study_settings_measured_another_workload(run):
+    from mm_orch.benchmark.baseline import workload_differences
+
+    _, report = run
+    other = report.model_copy(deep=True)
+    other.config.studies.accuracy.limit = 5
+    assert workload_differences(report, other) == ["studies.accuracy.limit: 3 -> 5"]
+    assert workload_differences(report, report.model_copy(deep=True)) == []
