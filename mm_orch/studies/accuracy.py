@@ -71,10 +71,10 @@ class Score(BaseModel):
 
 class Example(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    prompt: str
-    answer: str
-    output: str | None
-    correct: bool
+    prompt: str = Field(description="The task as sent.")
+    answer: str = Field(description="The expected answer.")
+    output: str | None = Field(description="The engine's reply; null when the request failed.")
+    correct: bool = Field(description="The reply matched the answer.")
 
 
 class AccuracyRun(BaseModel):
@@ -82,7 +82,7 @@ class AccuracyRun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     mode: str = Field(description="'default', or the dual engine's optimal_sampling / teacher_only / theta_only.")
-    overall: Score
+    overall: Score = Field(description="Every task of this pass.")
     by_kind: dict[str, Score] = Field(description="numeric (numeric match) and exact (exact match) tasks apart.")
     metrics: MetricsSummary = Field(description="Speed of answering: the usual metrics over these requests.")
     examples: list[Example] = Field(description="The first few tasks with the engine's replies.")
@@ -91,10 +91,10 @@ class AccuracyRun(BaseModel):
 class AccuracyResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tasks: str = Field(description="'builtin' or the task file.")
-    num_tasks: int
-    max_new_tokens: int
+    num_tasks: int = Field(description="Tasks scored per mode.")
+    max_new_tokens: int = Field(description="Tokens generated per answer at most.")
     decoding: str = Field(description="How answers were generated.")
-    runs: list[AccuracyRun]
+    runs: list[AccuracyRun] = Field(description="One pass per engine mode.")
 
 
 def _score(flags: Sequence[bool]) -> Score:

@@ -27,9 +27,9 @@ class ContextLengthResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_context: int | None = Field(description="The model's context limit (prompt + output), if known.")
     limit_used: int = Field(description="Longest prompt measured: the limit less the output tokens, or `max`.")
-    output_length: int
+    output_length: int = Field(description="Output tokens per request.")
     runs: int = Field(description="Measured requests per length (after one warm-up).")
-    points: list[ContextPoint]
+    points: list[ContextPoint] = Field(description="One point per context length, shortest first.")
 
 
 def context_lengths(start: int, limit: int) -> list[int]:

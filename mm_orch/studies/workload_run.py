@@ -39,9 +39,9 @@ class WorkloadResult(BaseModel):
     input_tokens: Distribution | None = Field(description="Prompt tokens per request (history included).")
     output_tokens: Distribution | None = Field(description="Output tokens per request.")
     fixed_output_length: bool = Field(description="EOS ignored: each request generated its output_len.")
-    metrics: MetricsSummary
+    metrics: MetricsSummary = Field(description="Every metric of the workload's requests over its wall time.")
     goodput: GoodputResult | None = Field(None, description="Requests meeting every SLO, if SLOs were given.")
-    prefix_cache: PrefixCacheResult
+    prefix_cache: PrefixCacheResult = Field(description="The engine's prefix-cache hit rate, or why it is missing.")
 
 
 def _run_job(engine: Engine, job: list[WorkItem], chained: bool, ignore_eos: bool,

@@ -109,3 +109,12 @@ def test_a_baseline_with_other_study_settings_measured_another_workload(run):
     other.config.studies.accuracy.limit = 5
     assert workload_differences(report, other) == ["studies.accuracy.limit: 3 -> 5"]
     assert workload_differences(report, report.model_copy(deep=True)) == []
+
+
+def test_every_field_of_the_study_sections_is_described():
+    schema = Report.model_json_schema(mode="serialization")
+    study_defs = ("AccuracyResult", "AccuracyRun", "Score", "Example", "ContextLengthResult", "ContextPoint",
+                  "WorkloadResult", "PrefixCacheResult", "GoodputResult")
+    missing = [f"{name}.{field}" for name in study_defs
+               for field, spec in schema["$defs"][name]["properties"].items() if not spec.get("description")]
+    assert missing == []
