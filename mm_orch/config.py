@@ -9,10 +9,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mm_orch.benchmark.generation import GenerationSettings
 from mm_orch.benchmark.schedule import ScheduleSpec
 from mm_orch.engines.dual_plugin import OptimalSamplingSettings  # noqa: F401  - re-exported for old callers
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
+from mm_orch.studies.settings import StudySettings
 
 # A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
 _CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
@@ -92,6 +94,7 @@ class BenchmarkSettings(Strict):
     throughput: ThroughputSettings = ThroughputSettings()
     load: LoadSettings = LoadSettings()
     report: ReportSettings = ReportSettings()
+    generation: GenerationSettings = GenerationSettings()
 
 
 class Targets(Strict):
@@ -266,6 +269,14 @@ class Config(Strict):
     test_prompts: TestPrompts = TestPrompts()
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
+    studies: StudySettings = StudySettings()  # issue 12: workload, accuracy, context length, SLOs
+
+    @model_validator(mode="after")
+    def _beams_are_hf_only(self) -> Config:
+        if self.benchmark.generation.num_beams > 1 and self.engine.name != "hf":
+            raise ValueError(f"benchmark.generation.num_beams: beam search runs on the hf engine only, "
+                             f"not '{self.engine.name}'")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from mm_orch import __version__, cli_gate, cli_load, engine_flags
 from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.executors import cli as executors_cli
+from mm_orch.studies import cli as study_cli
 
 log = logging.getLogger("mm_orch")
 
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override one config key, e.g. --set benchmark.latency.test_runs=3 (repeatable; YAML value)")
     p.add_argument("--tests", "--test-types", dest="tests", default=",".join(TEST_TYPES),
-                   help="comma list of latency,memory,throughput,load (load: open loop, only when asked)")
+                   help="comma list of latency,memory,throughput; load (open loop) and the studies "
+                   "(workload,accuracy,context_length) run when asked for")
     p.add_argument("--prompts", help="prompt file (one per line, or a JSON list) replacing test_prompts")
     p.add_argument("--benchmark-output", help="report folder (default benchmark.report.output_dir)")
     p.add_argument("--benchmark-format", choices=["json", "csv"], help="report format")
@@ -63,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_gate.add_arguments(p)
     executors_cli.add_arguments(p)
     cli_load.add_arguments(p)
+    study_cli.add_arguments(p)  # issue 12: --dataset, --workload, --slo, --accuracy, --context-length, --sweep
     return p
 
 
@@ -100,13 +103,17 @@ def run_cli(a: argparse.Namespace) -> int:
 
     out, err = Console(), Console(stderr=True)
     cfg = load_config(a.config, a.set)
-    overrides = cli_load.merge(overrides_from_args(a) | cli_gate.gate_overrides(a), cli_load.load_overrides(a))
+    overrides = cli_load.merge(overrides_from_args(a) | cli_gate.gate_overrides(a) | study_cli.overrides(a),
+                               cli_load.load_overrides(a))
     cfg = apply_overrides(cfg, overrides, source="command line")
-    opts = SessionOptions(model_name=a.model, tests=[t.strip() for t in a.tests.split(",") if t.strip()],
+    tests = study_cli.tests(a, [t.strip() for t in a.tests.split(",") if t.strip()], ",".join(TEST_TYPES))
+    opts = SessionOptions(model_name=a.model, tests=tests,
                           prompts=load_prompt_file(a.prompts) if a.prompts else None, repeat=a.repeat,
                           baseline=a.baseline, allow_env_mismatch=a.allow_env_mismatch,
                           allow_workload_mismatch=a.allow_workload_mismatch, markdown=not a.no_markdown,
                           junit_xml=a.junit_xml)
+    if a.sweep:  # issue 12: one session per grid cell, then one sweep report
+        return study_cli.run_sweep_cli(a, cfg, opts, out, err)
     try:
         with progress_for(err, enabled=not a.no_progress) as progress:
             result = run_session(cfg, opts, progress)
@@ -118,6 +125,8 @@ def run_cli(a: argparse.Namespace) -> int:
     out.print(summary_table(report))
     if report.load is not None:
         out.print(cli_load.load_table(report.load))
+    for line in study_cli.summary(report):  # issue 12: the study sections, a few lines each
+        out.print(line, markup=False, soft_wrap=True)
     for w in report.warnings:
         err.print(f"[yellow]warning: {w}[/yellow]", soft_wrap=True, highlight=False)
     if result.baseline is not None:
@@ -127,7 +136,8 @@ def run_cli(a: argparse.Namespace) -> int:
             err.print(f"no targets for '{a.model}' in the config: nothing to check", soft_wrap=True)
         else:
             out.print(validation_table(report.validation))
-    for label, path in (("report", result.path), ("summary", result.markdown), ("junit", result.junit)):
+    study = [("study", p) for p in result.study_files]  # issue 12: e.g. the context-length curve
+    for label, path in (("report", result.path), ("summary", result.markdown), ("junit", result.junit), *study):
         if path is not None:
             out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
     dead = [f for f in result.failures if not f["completed"]]
@@ -180,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if not a.benchmark:
             raise ConfigError("nothing to do: pass --benchmark (or --serve, --list-models, --calibrate)")
         if executors_cli.is_multi(a):
-            return executors_cli.run_jobs(a, overrides_from_args(a) | cli_gate.gate_overrides(a))
+            if a.sweep:  # each job is one session; a sweep is one model on one engine
+                raise ConfigError("--sweep runs one model on one engine: not with several --model / --engine")
+            return executors_cli.run_jobs(a, overrides_from_args(a) | cli_gate.gate_overrides(a)
+                                          | study_cli.overrides(a))
         return run_cli(a)
     except MmOrchError as e:
         print(f"mm_orch: error: {e}", file=sys.stderr)

@@ -28,7 +28,7 @@ def test_help_says_where_the_default_config_comes_from():
     r = subprocess.run([sys.executable, "-m", "mm_orch.main", "--help"], capture_output=True, text=True,
                        timeout=60, cwd=REPO, env={"COLUMNS": "300", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0
-    assert f"YAML config (default: {TOP_LEVEL.resolve()}" in r.stdout and "inside the package" in r.stdout
+    assert f"layered over the defaults ({TOP_LEVEL.resolve()}" in r.stdout and "inside the package" in r.stdout
 
 
 @pytest.fixture(scope="module")

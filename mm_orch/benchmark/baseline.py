@@ -77,7 +77,8 @@ def workload(config: RunConfig | None) -> dict[str, Any]:
     if config is None:
         return {}
     bench = config.benchmark.model_dump(exclude={"report"})
-    return flatten({"benchmark": bench}) | {"prompts": config.prompts}
+    studies = {"studies": config.studies.model_dump(mode="json")} if config.studies is not None else {}  # issue 12
+    return flatten({"benchmark": bench} | studies) | {"prompts": config.prompts}
 
 
 def workload_differences(baseline: Report, current: Report) -> list[str]:

@@ -199,16 +199,20 @@ def format_value(value: float | None, unit: str = "") -> str:
 def markdown_table() -> str:
     """The catalogue as a Markdown table (docs/report.md carries it; a test keeps the two in step)."""
     rows = ["| key | unit | better | definition | computed by |", "| --- | --- | --- | --- | --- |"]
+    # grouped by report section in a fixed order, whichever section module registered first
+    order = ("latency", "memory", "throughput", "load", "workload", "accuracy", "context_length")
+    ranked = sorted(CATALOGUE, key=lambda x: order.index(x.section) if x.section in order else len(order))
     rows += [f"| `{x.key}` | {x.unit} | {x.direction} | {x.definition} | "
-             f"`{x.computed_by.__module__.rsplit('.', 1)[-1]}.{x.computed_by.__qualname__}` |" for x in CATALOGUE]
+             f"`{x.computed_by.__module__.rsplit('.', 1)[-1]}.{x.computed_by.__qualname__}` |" for x in ranked]
     return "\n".join(rows)
 
 
 # Sections in their own modules register their metrics when imported; import them here so that every
 # reader of the catalogue sees them (the modules import this one first: CATALOGUE exists by then).
 from mm_orch.benchmark import load as _load  # noqa: E402, F401
+from mm_orch.studies import report_metrics as _studies  # noqa: E402,F401  - registers the studies' metrics
 
-if __name__ == "__main__":
-    from mm_orch.benchmark import catalogue as _registered  # the module the sections registered with
+if __name__ == "__main__":  # run as a script this file is __main__; the registered catalogue is the module's
+    from mm_orch.benchmark import catalogue as _registered
 
     print(_registered.markdown_table())  # noqa: T201  - a docs helper: python -m mm_orch.benchmark.catalogue

@@ -55,6 +55,9 @@ def needs(cfg: Any, tests: Sequence[str], prompts: Sequence[str], count: Counter
     if count is not None and text_out:
         for i, p in enumerate(prompts):
             out.append(Need(f"{prompt_source} prompt {i} {_preview(p)}", count(p), text_out))
+    from mm_orch.studies.fit_needs import study_needs  # issue 12: workload, accuracy, context-length prompts
+
+    out += [Need(*n) for n in study_needs(cfg, tests, count)]
     return out
 
 

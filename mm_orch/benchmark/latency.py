@@ -39,17 +39,18 @@ def _mean(d: Distribution | None) -> float | None:
 
 class LatencyBenchmark:
     def __init__(self, warmup_runs: int = 3, test_runs: int = 10, ignore_eos: bool = True,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, sampling: dict | None = None) -> None:
         if warmup_runs < 0 or test_runs < 1:
             raise ConfigError(f"need warmup_runs >= 0 and test_runs >= 1, got {warmup_runs}, {test_runs}")
         self.warmup_runs, self.test_runs, self.ignore_eos = warmup_runs, test_runs, ignore_eos
         self.progress = progress or NullProgress()
+        self.sampling = sampling or {}  # GenerationSettings.request_kwargs(); {} = greedy
 
     def run(self, engine: Engine, prompts: Sequence[Prompt], output_length: int = 100) -> LatencyResult:
         """Each prompt test_runs times (after warmup_runs uncounted runs of the first prompt)."""
         if not prompts:
             raise ConfigError("LatencyBenchmark.run needs at least one prompt")
-        requests = [make_request(p, output_length, self.ignore_eos) for p in prompts]
+        requests = [make_request(p, output_length, self.ignore_eos, **self.sampling) for p in prompts]
         for _ in range(self.warmup_runs):
             engine.stream(requests[0])
             self.progress.advance()

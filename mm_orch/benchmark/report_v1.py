@@ -72,6 +72,10 @@ def _throughput(thr: dict | None) -> dict | None:
                        "total_tokens_per_second": d["total_tokens_per_second"], "batch_efficiency": eff,
                        "serialized": d.get("serialized", False), "tokens_per_request": d["tokens_per_request"],
                        "metrics": metrics})
+    goodput = {(g["mode"], g["level"]): g for g in thr.get("goodput") or []}  # issue 12's pre-schema-2 reports
+    for p in points:
+        if (g := goodput.get((p["mode"], p["level"]))) is not None:
+            p["goodput"] = {k: v for k, v in g.items() if k not in ("mode", "level")}
     return {"points": points, "tokens_per_request": thr.get("tokens_per_request", points[0]["tokens_per_request"])}
 
 
@@ -93,4 +97,6 @@ def convert_v1(data: dict[str, Any]) -> dict[str, Any]:
             "load": data.get("load"),  # issue 11's schema-1 reports held LoadResult's own dump
             "engine_stats": data.get("engine_stats") or {}, "validation": data.get("validation"),
             "baseline_check": data.get("baseline_check"), "repeat": repeat,
+            # the study sections were written from the same models before schema 2: carried over as they are
+            **{k: data[k] for k in ("workload", "accuracy", "context_length") if data.get(k) is not None},
             "warnings": ["converted from a schema 1 report"]}

@@ -26,15 +26,17 @@ from mm_orch.engines.base import Engine, ModelInfo, engine_class
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
+from mm_orch.studies.settings import STUDY_TESTS
 
 log = logging.getLogger(__name__)
 
 
 def _check_tests(tests: Sequence[str]) -> list[str]:
-    bad = [t for t in tests if t not in ALL_TEST_TYPES]
+    known = ALL_TEST_TYPES + STUDY_TESTS
+    bad = [t for t in tests if t not in known]
     if bad or not tests:
-        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(ALL_TEST_TYPES)})")
-    return [t for t in ALL_TEST_TYPES if t in tests]  # memory first: its peak window starts clean
+        raise ConfigError(f"unknown test type '{bad[0] if bad else ''}' (choose from {', '.join(known)})")
+    return [t for t in known if t in tests]  # memory first: its peak window starts clean
 
 
 def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
@@ -46,7 +48,8 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
 
 def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LatencySection | None:
     s = cfg.benchmark.latency
-    bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress)
+    bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
+                             sampling=cfg.benchmark.generation.request_kwargs())
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
     progress.phase("latency", bench.steps(len(prompts)) + len(scenarios) * bench.steps(1))
     headline = bench.run(engine, prompts, s.output_length)
@@ -79,7 +82,8 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
                     ) -> ThroughputSection | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
-                                cfg.benchmark.latency.ignore_eos, progress)
+                                cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo,
+                                sampling=cfg.benchmark.generation.request_kwargs())
     if s.input_length:  # the lengths the config asks for, not the text prompts
         vocab = engine.vocab_token_ids()
         prompts = [synthetic_prompt_ids(vocab, s.input_length, cfg.engine.seed + i) for i in range(8)]
@@ -103,8 +107,21 @@ def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progres
 
 def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
     """What a run of these settings measures (recorded in the report; compared by the baseline gate)."""
-    return RunConfig(model_name=model_name, tests=_check_tests(tests), engine=cfg.engine.running(),
-                     benchmark=cfg.benchmark, prompts=_prompts(cfg, prompts), targets=cfg.targets.get(model_name))
+    tests = _check_tests(tests)
+    studies = cfg.studies if set(tests) & set(STUDY_TESTS) or cfg.studies.slo else None  # only when they ran
+    return RunConfig(model_name=model_name, tests=tests, engine=cfg.engine.running(), benchmark=cfg.benchmark,
+                     prompts=_prompts(cfg, prompts), targets=cfg.targets.get(model_name), studies=studies)
+
+
+def _run_studies(engine: Engine, cfg: Config, info: ModelInfo, tests: Sequence[str], progress: Progress,
+                 sections: dict[str, Any]) -> None:
+    """Each study test fills its typed section, in turn (so Ctrl-C keeps the ones that finished)."""
+    from mm_orch.studies.hooks import STUDY_RUNNERS
+
+    for name in STUDY_TESTS:
+        if name in tests:
+            sections[name] = STUDY_RUNNERS[name](engine, cfg, info, progress)
+            log.info("test %s finished", name)
 
 
 def _cuda_figures(engine: Engine, memory: MemorySection) -> None:
@@ -130,7 +147,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
     load_before = load_sample()
-    sections: dict[str, Any] = {"latency": None, "memory": None, "throughput": None, "load": None}
+    sections: dict[str, Any] = dict.fromkeys(ALL_TEST_TYPES + STUDY_TESTS)
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
@@ -146,6 +163,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
         if "load" in tests:
             sections["load"] = _run_load(engine, cfg, prompts, progress)
+        _run_studies(engine, cfg, info, tests, progress, sections)  # issue 12: workload, accuracy, context length
         if sections["memory"] is not None and info.device == "cuda":
             _cuda_figures(engine, sections["memory"])
         engine_stats = engine.stats()

@@ -17,11 +17,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_serializer, model_validator
 
 from mm_orch.benchmark.baseline_models import BaselineResult
+from mm_orch.benchmark.goodput import GoodputResult
 from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.metrics import Distribution, Histogram, MetricsSummary
 from mm_orch.benchmark.targets import ValidationResult
 from mm_orch.config import BenchmarkSettings, Targets
 from mm_orch.monitor.system_info import SystemInfo
+from mm_orch.studies.accuracy import AccuracyResult
+from mm_orch.studies.context_length import ContextLengthResult
+from mm_orch.studies.settings import StudySettings
+from mm_orch.studies.workload_run import WorkloadResult
 
 SCHEMA_VERSION = 2
 
@@ -183,6 +188,8 @@ class ThroughputPoint(Section):
     serialized: bool = Field(False, description="The engine ran the clients' requests one at a time.")
     tokens_per_request: int = Field(description="Output tokens of each request.")
     metrics: MetricsSummary = Field(description="Every metric of the phase's requests.")
+    goodput: GoodputResult | None = Field(None, description="Requests of the phase that met every SLO "
+                                          "(studies.slo / --slo); null when no SLO was given.")
 
 
 class ThroughputSection(Section):
@@ -258,6 +265,8 @@ class RunConfig(Section):
     benchmark: BenchmarkSettings = Field(description="Benchmark settings.")
     prompts: list[str] = Field(description="The test prompts.")
     targets: Targets | None = Field(None, description="This model's targets, if any.")
+    studies: StudySettings | None = Field(None, description="The studies' settings (workload, accuracy, "
+                                          "context length, SLOs) when a study or an SLO was part of the run.")
 
 
 class MetricSpread(Section):
@@ -296,6 +305,12 @@ class Report(Section):
     load: LoadResult | None = Field(None, description="Open-loop load test (--tests load): a seeded arrival "
                                     "schedule, TTFT/TPOT/E2E from send and from arrival, schedule lag; null when "
                                     "not run.")
+    workload: WorkloadResult | None = Field(None, description="Workload study (--workload / --dataset): metrics, "
+                                            "goodput and prefix-cache hit rate; null when not run.")
+    accuracy: AccuracyResult | None = Field(None, description="Accuracy study (--accuracy): score with a 95 % "
+                                            "Wilson interval per engine mode; null when not run.")
+    context_length: ContextLengthResult | None = Field(None, description="TTFT against context length "
+                                                       "(--context-length); null when not run.")
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")
     validation: ValidationResult | None = Field(None, description="Per-model target check.")
     baseline_check: BaselineResult | None = Field(None, description="Baseline gate result (--baseline).")

@@ -49,6 +49,7 @@ class SessionResult:
     markdown: Path | None = None
     junit: Path | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)  # phases with failed requests
+    study_files: list[Path] = field(default_factory=list)  # e.g. the context-length curve (PNG + Markdown)
 
     @property
     def targets_passed(self) -> bool:
@@ -152,6 +153,9 @@ def finish(cfg: Config, opts: SessionOptions, report: Report, baseline: Report |
         from mm_orch.benchmark.markdown import write_markdown
 
         result.markdown = write_markdown(report, path)
+        from mm_orch.studies.plots import write_study_files
+
+        result.study_files = write_study_files(report, path)
     if opts.junit_xml:
         from mm_orch.benchmark.junit import write_junit
 

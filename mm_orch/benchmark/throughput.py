@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel, ConfigDict
 
+from mm_orch.benchmark.goodput import SLO, GoodputResult, goodput
 from mm_orch.benchmark.metrics import MetricsSummary, summarize
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.benchmark.workloads import Prompt, make_request
@@ -26,11 +27,13 @@ class ThroughputResult(BaseModel):
     tokens_per_request: int
     serialized: bool = False  # the engine ran concurrent requests one at a time
     metrics: MetricsSummary
+    goodput: GoodputResult | None = None  # requests meeting every SLO, when SLOs are given
 
 
 class ThroughputBenchmark:
     def __init__(self, duration_seconds: float = 60, tokens_per_request: int = 100, min_requests: int = 1,
-                 ignore_eos: bool = True, progress: Progress | None = None, warmup_tokens: int = 16) -> None:
+                 ignore_eos: bool = True, progress: Progress | None = None, warmup_tokens: int = 16,
+                 slo: SLO | None = None, sampling: dict | None = None) -> None:
         if duration_seconds <= 0 or tokens_per_request < 1:
             raise ConfigError("duration_seconds must be > 0 and tokens_per_request >= 1")
         self.duration_s, self.tokens = duration_seconds, tokens_per_request
@@ -38,17 +41,19 @@ class ThroughputBenchmark:
         self.progress = progress or NullProgress()
         # One short uncounted call per phase, so a new batch shape's compile/autotune is not timed.
         self.warmup_tokens = warmup_tokens
+        self.slo = slo
+        self.sampling = sampling or {}  # GenerationSettings.request_kwargs(); {} = greedy
 
     def _warmup(self, engine: Engine, prompts: Sequence[Prompt], batch_size: int = 1) -> None:
         if self.warmup_tokens < 1:
             return
-        req = make_request(prompts[0], min(self.warmup_tokens, self.tokens), self.ignore_eos)
+        req = make_request(prompts[0], min(self.warmup_tokens, self.tokens), self.ignore_eos, **self.sampling)
         engine.generate([req] * batch_size) if batch_size > 1 else engine.stream(req)
 
     def _requests(self, prompts: Sequence[Prompt]):
         if not prompts:
             raise ConfigError("throughput needs at least one prompt")
-        return [make_request(p, self.tokens, self.ignore_eos) for p in prompts]
+        return [make_request(p, self.tokens, self.ignore_eos, **self.sampling) for p in prompts]
 
     def _result(self, mode: str, level: int, records: list[RequestRecord], wall_s: float,
                 serialized: bool = False) -> ThroughputResult:
@@ -56,7 +61,8 @@ class ThroughputBenchmark:
         return ThroughputResult(mode=mode, level=level, tokens_per_second=m.output_tokens_per_second,
                                 total_tokens_per_second=m.total_tokens_per_second,
                                 requests_per_second=m.requests_per_second, tokens_per_request=self.tokens,
-                                serialized=serialized, metrics=m)
+                                serialized=serialized, metrics=m,
+                                goodput=goodput(records, wall_s, self.slo) if self.slo else None)
 
     def _until_done(self, t0: int, n_done: int) -> bool:
         return (now_ns() - t0) / 1e9 >= self.duration_s and n_done >= self.min_requests

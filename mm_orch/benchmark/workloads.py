@@ -24,12 +24,14 @@ def synthetic_prompt_ids(vocab_ids: Sequence[int], length: int, seed: int = 0) -
     return [int(vocab_ids[i]) for i in rng.integers(0, len(vocab_ids), size=length)]
 
 
-def make_request(prompt: Prompt, output_length: int, ignore_eos: bool = True) -> GenerationRequest:
+def make_request(prompt: Prompt, output_length: int, ignore_eos: bool = True, **sampling) -> GenerationRequest:
+    """sampling: temperature, top_k, top_p, num_beams, seed (GenerationSettings.request_kwargs())."""
     if isinstance(prompt, str):
         if not prompt.strip():
             raise ConfigError("empty prompt in the workload")
-        return GenerationRequest(prompt=prompt, max_new_tokens=output_length, ignore_eos=ignore_eos)
-    return GenerationRequest(prompt_token_ids=list(prompt), max_new_tokens=output_length, ignore_eos=ignore_eos)
+        return GenerationRequest(prompt=prompt, max_new_tokens=output_length, ignore_eos=ignore_eos, **sampling)
+    return GenerationRequest(prompt_token_ids=list(prompt), max_new_tokens=output_length, ignore_eos=ignore_eos,
+                             **sampling)
 
 
 @dataclass(slots=True)

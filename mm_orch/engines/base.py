@@ -30,6 +30,7 @@ class GenerationRequest:
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    num_beams: int = 1  # beam search (hf only); > 1 means no per-token streaming
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.prompt_token_ids is None):
@@ -42,7 +43,7 @@ def batch_settings(requests: list[GenerationRequest]) -> GenerationRequest:
     """The batch's first request, once every request is checked to share its length and sampling settings."""
 
     def key(r: GenerationRequest) -> tuple:
-        return r.max_new_tokens, r.ignore_eos, r.temperature, r.top_p, r.top_k
+        return r.max_new_tokens, r.ignore_eos, r.temperature, r.top_p, r.top_k, r.num_beams
 
     first = requests[0]
     if any(key(r) != key(first) for r in requests):

@@ -174,6 +174,8 @@ class HFEngine(Engine):
         kw: dict[str, Any] = {"max_new_tokens": r.max_new_tokens, "pad_token_id": tok.pad_token_id}
         if r.ignore_eos:
             kw["min_new_tokens"] = r.max_new_tokens
+        if r.num_beams > 1:  # Transformers streams no beams: the tokens arrive when generate returns
+            kw["num_beams"] = r.num_beams
         if r.temperature > 0:
             kw |= {"do_sample": True, "temperature": r.temperature, "top_p": r.top_p, "top_k": r.top_k or None}
         else:
@@ -191,9 +193,15 @@ class HFEngine(Engine):
             seed = requests[0].seed if requests[0].seed is not None else self.seed
             torch.manual_seed(seed)
             with self._lock, torch.inference_mode():
-                out = lm.model.generate(input_ids=input_ids, attention_mask=mask, streamer=streamer,
+                beams = requests[0].num_beams > 1
+                out = lm.model.generate(input_ids=input_ids, attention_mask=mask,
+                                        streamer=None if beams else streamer,
                                         **self._generate_kwargs(requests))
             end = now_ns()
+            if beams:
+                streamer.times = [end] * out.shape[1]
+                for rec in records:
+                    rec.batched = True
         except ConfigError:
             raise
         except Exception as e:

@@ -1,0 +1,70 @@
+"""Goodput: requests that met every service-level objective (SLO), per second and as a share.
+
+A pure function over per-request records, so the latency, throughput, workload, load and sweep results
+all compute it the same way. A failed request never meets the SLOs; a request of one output token has no
+TPOT (undefined, not 0) and so cannot miss a TPOT objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mm_orch.benchmark.metrics import e2e_ms, tpot_ms, ttft_ms
+from mm_orch.benchmark.slo import SLO, SLO_KEYS
+from mm_orch.engines.base import RequestRecord
+from mm_orch.errors import ConfigError
+
+_METRICS = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "e2e_ms": e2e_ms}
+
+
+class GoodputResult(BaseModel):
+    """How many requests met every objective of the SLO over one measured phase."""
+
+    model_config = ConfigDict(extra="forbid")
+    slo: SLO = Field(description="The objectives checked.")
+    requests: int = Field(description="Requests in the phase, failed ones included.")
+    met: int = Field(description="Requests that succeeded and met every objective.")
+    share_met: float | None = Field(description="met / requests; None for no requests.")
+    goodput_rps: float | None = Field(description="met / wall time of the phase (requests per second).")
+    missed_by: dict[str, int] = Field(description="Per objective, the successful requests that missed it.")
+    failed: int = Field(description="Requests that failed (they count as missing every objective).")
+
+
+def meets(r: RequestRecord, slo: SLO) -> bool:
+    if not r.success:
+        return False
+    for key, bound in slo.objectives().items():
+        value = _METRICS[key](r)
+        if value is not None and value > bound:
+            return False
+    return True
+
+
+def goodput(records: Sequence[RequestRecord], wall_time_s: float, slo: SLO) -> GoodputResult:
+    met = sum(meets(r, slo) for r in records)
+    ok = [r for r in records if r.success]
+    missed = {k: sum(1 for r in ok if (v := _METRICS[k](r)) is not None and v > b)
+              for k, b in slo.objectives().items()}
+    return GoodputResult(slo=slo, requests=len(records), met=met,
+                         share_met=met / len(records) if records else None,
+                         goodput_rps=met / wall_time_s if wall_time_s > 0 and records else None,
+                         missed_by=missed, failed=len(records) - len(ok))
+
+
+def parse_slo(items: Sequence[str]) -> dict[str, float]:
+    """--slo ttft_ms=200 --slo tpot_ms=50 -> {"ttft_ms": 200.0, "tpot_ms": 50.0}; bad items raise ConfigError."""
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in _METRICS:
+            raise ConfigError(f"--slo {item!r}: expected KEY=MS with KEY one of {', '.join(SLO_KEYS)}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ConfigError(f"--slo {item!r}: {value!r} is not a number of milliseconds") from None
+        if out[key] <= 0:
+            raise ConfigError(f"--slo {item!r}: the bound must be > 0 ms")
+    return out

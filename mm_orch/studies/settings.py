@@ -1,0 +1,74 @@
+"""YAML `studies:` section: the workload, accuracy and context-length studies and the SLOs for goodput."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mm_orch.benchmark.slo import SLO
+from mm_orch.studies.lengths import LengthSpec
+
+STUDY_TESTS = ("workload", "accuracy", "context_length")  # selectable with --tests beside the standard three
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SharedPrefixSpec(_Strict):
+    groups: int = Field(4, ge=1, description="Distinct prefixes (N).")
+    suffixes: int = Field(4, ge=1, description="Prompts per prefix (M).")
+    prefix_len: int = Field(256, ge=1, description="Tokens of each shared prefix.")
+    suffix_len: int = Field(32, ge=1, description="Tokens of each prompt's own suffix.")
+
+
+class MultiTurnSpec(_Strict):
+    conversations: int = Field(2, ge=1, description="Synthetic conversations.")
+    turns: int = Field(3, ge=1, description="User turns per conversation; each prompt is the whole history.")
+
+
+class WorkloadSettings(_Strict):
+    kind: Literal["synthetic", "dataset", "shared_prefix", "multi_turn"] = Field(
+        "synthetic", description="synthetic: lengths from input_len/output_len; dataset: the file `dataset`; "
+        "shared_prefix: groups x suffixes; multi_turn: conversations (synthetic, or a ShareGPT `dataset`).")
+    dataset: str | None = Field(None, description="JSONL prompts or ShareGPT file (format told by content).")
+    num_requests: int | None = Field(16, ge=1, description="Synthetic: requests; dataset: the first N records "
+                                     "(None = all).")
+    input_len: LengthSpec = Field(LengthSpec(mean=128), description="Synthetic prompt and user-turn lengths.")
+    output_len: LengthSpec = Field(LengthSpec(mean=32), description="Output lengths; for ShareGPT replies, "
+                                   "the bounds (min, max) the reference reply's length is clipped to.")
+    shared_prefix: SharedPrefixSpec = SharedPrefixSpec()
+    multi_turn: MultiTurnSpec = MultiTurnSpec()
+    concurrency: int = Field(1, ge=1, description="Requests (or conversations) in flight; engines that serve "
+                             "one request at a time run them in order.")
+    seed: int | None = Field(None, description="Workload seed; None = engine.seed.")
+
+    @model_validator(mode="after")
+    def _dataset_given(self) -> WorkloadSettings:
+        if self.kind == "dataset" and not self.dataset:
+            raise ValueError("kind 'dataset' needs dataset: PATH")
+        return self
+
+
+class AccuracySettings(_Strict):
+    tasks: str = Field("builtin", description="'builtin' (generated arithmetic and short-answer items) or a "
+                       "JSONL file of {prompt, answer}.")
+    limit: int | None = Field(None, ge=1, description="Score only the first N tasks (None = all).")
+    max_new_tokens: int = Field(12, ge=1, description="Tokens generated per answer (greedy, stops at EOS).")
+    dual_modes: bool = Field(True, description="dual engine: also score teacher-only (alpha=1) and "
+                             "theta-only (alpha=0) beside the configured mode.")
+
+
+class ContextLengthSettings(_Strict):
+    start: int = Field(128, ge=1, description="Shortest context (tokens); doubled up to the model's limit.")
+    max: int | None = Field(None, ge=1, description="Longest context; None = the model's limit.")
+    runs: int = Field(3, ge=1, description="Measured requests per length (after one warm-up).")
+    output_length: int = Field(4, ge=1, description="Output tokens per request (TTFT needs one).")
+
+
+class StudySettings(_Strict):
+    workload: WorkloadSettings = WorkloadSettings()
+    accuracy: AccuracySettings = AccuracySettings()
+    context_length: ContextLengthSettings = ContextLengthSettings()
+    slo: SLO | None = Field(None, description="Objectives for goodput (ttft_ms, tpot_ms, e2e_ms); None = off.")
