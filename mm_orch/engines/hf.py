@@ -7,7 +7,7 @@ already copied to the host, so each timestamp is when that step's tokens were re
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,8 @@ from mm_orch.engines.base import (
     now_ns,
     require_loaded,
 )
+from mm_orch.engines.cpu_threads import CpuThreads, choose_cpu_threads
+from mm_orch.engines.hf_graphs import Sampling, StaticDecoder, unsupported
 from mm_orch.engines.registry import register_engine
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models import ModelConfig, ModelManager
@@ -41,6 +43,11 @@ class HFEngineSettings(BaseModel):
     static_cache: bool = Field(False, description="Static KV cache + torch.compile (CUDA graphs) decode.")
     quantization: Literal["8bit", "4bit"] | None = Field(
         None, description="bitsandbytes weights: 8bit (LLM.int8()) or 4bit (NF4), CUDA or CPU; mm_orch[quant].")
+    decode_loop: Literal["auto", "generate", "static"] = Field(
+        "auto", description="generate = Transformers generate; static = static KV cache loop with CUDA-graph "
+        "steps (eager on CPU); auto = static on CUDA, generate on CPU.")
+    cpu_threads: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
+        "auto", description="torch threads on CPU; auto = the faster of 1 and all cores for one decode step.")
 
 
 class _TimingStreamer:
@@ -79,10 +86,16 @@ class HFEngine(Engine):
 
     def __init__(self, model_name: str, device: str = "auto", dtype: str = "auto", load_format: str = "auto",
                  attn_implementation: str | None = None, static_cache: bool = False,
-                 quantization: str | None = None, seed: int = 0, user_models: dict | None = None) -> None:
+                 quantization: str | None = None, seed: int = 0, user_models: dict | None = None,
+                 cpu_threads: CpuThreads = "auto", decode_loop: str = "auto") -> None:
         self.model_config = ModelConfig(model_name, quantization, load_format, dtype, device,
                                         attn_implementation, user_models or {})
         self.static_cache = static_cache
+        self.cpu_threads = cpu_threads
+        self.decode_loop = decode_loop
+        self.decoder: StaticDecoder | None = None
+        self.decode_note: str | None = None  # why the static loop is not used, when asked for
+        self.threads_before: int | None = None
         self.seed = seed
         self.manager = ModelManager()
         self.loaded = None
@@ -92,7 +105,8 @@ class HFEngine(Engine):
     def from_config(cls, model_name: str, cfg) -> HFEngine:
         e = cfg.engine
         return cls(model_name, e.device, e.dtype, e.load_format, e.hf.attn_implementation, e.hf.static_cache,
-                   quantization=e.hf.quantization, seed=e.seed, user_models=dict(cfg.models))
+                   quantization=e.hf.quantization, seed=e.seed, user_models=dict(cfg.models),
+                   cpu_threads=e.hf.cpu_threads, decode_loop=e.hf.decode_loop)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -120,6 +134,9 @@ class HFEngine(Engine):
                 compile_config._compile_all_devices = True  # a class attribute, not an init argument
                 lm.model.generation_config.compile_config = compile_config
         compile_s = self._compile_warmup() if self.static_cache else None
+        if self._wants_static_loop(lm):
+            compile_s = self._capture_warmup()
+        threads, probes = self._set_cpu_threads() if lm.device == "cpu" else (None, {})
         layers, kv, head_dim = kv_layout(lm.architecture)
         import torch
 
@@ -131,10 +148,40 @@ class HFEngine(Engine):
             weights_bytes=parameter_bytes(lm.model),
             vocab_size=lm.architecture.get("vocab_size"), load_seconds=lm.load_seconds,
             max_context=lm.architecture.get("max_position_embeddings", lm.architecture.get("n_positions")),
-            extra={"static_cache": self.static_cache, "compile_warmup_s": compile_s, "attn_implementation":
-                   getattr(lm.model.config, "_attn_implementation", None), "hf_id": lm.spec.hf_id,
-                   "quantization": self.model_config.quantization},
+            extra={"static_cache": self.static_cache, "compile_warmup_s": compile_s,
+                   "decode_loop": "static" if self.decoder else "generate",
+                   "cuda_graphs": bool(self.decoder and self.decoder.use_graphs),
+                   "decode_loop_note": self.decode_note,
+                   "attn_implementation": getattr(lm.model.config, "_attn_implementation", None),
+                   "hf_id": lm.spec.hf_id,
+                   "quantization": self.model_config.quantization, "cpu_threads": threads,
+                   "cpu_threads_probe_ms": {str(n): round(t * 1e3, 3) for n, t in probes.items()} or None},
         )
+
+    def _wants_static_loop(self, lm) -> bool:
+        if self.decode_loop == "generate" or (self.decode_loop == "auto" and lm.device != "cuda"):
+            return False
+        reason = "static_cache uses generate with torch.compile" if self.static_cache else unsupported(lm.model)
+        if reason:
+            self.decode_note = f"generate used: {reason}"
+            return False
+        return True
+
+    def _capture_warmup(self) -> float:
+        """Build the static loop and capture its batch-1 graph now, so the first request does not pay it;
+        other batch sizes are captured on their first (warm-up) call and counted in stats()."""
+        t0 = now_ns()
+        self.decoder = StaticDecoder(self._need().model, use_graphs=self._need().device == "cuda")
+        rec = self.stream(GenerationRequest(prompt_token_ids=self.vocab_token_ids()[:8], max_new_tokens=4))
+        if not rec.success:
+            raise EngineError(self.name, f"static decode loop warm-up failed: {rec.error}")
+        return (now_ns() - t0) / 1e9
+
+    def stats(self) -> dict[str, Any]:
+        if self.decoder is None:
+            return {}
+        return {"decode_loop": {"cuda_graphs": self.decoder.use_graphs, "shapes_captured": self.decoder.captures,
+                                "capture_s": round(self.decoder.capture_s_total, 3)}}
 
     def _compile_warmup(self) -> float:
         """Compile the decode step once at load, so compile time is reported apart from measurements."""
@@ -144,7 +191,26 @@ class HFEngine(Engine):
             raise EngineError(self.name, f"static-cache compile warm-up failed: {rec.error}")
         return (now_ns() - t0) / 1e9
 
+    def _set_cpu_threads(self) -> tuple[int, dict[int, float]]:
+        import torch
+
+        lm = self._need()
+        self.threads_before = torch.get_num_threads()
+        one_token = torch.tensor([self.vocab_token_ids()[:1]], device=lm.device)
+
+        def step() -> None:
+            with torch.inference_mode():
+                lm.model(input_ids=one_token, use_cache=False)
+
+        return choose_cpu_threads(self.cpu_threads, step)
+
     def close(self) -> None:
+        self.decoder = None
+        if self.threads_before is not None:  # torch's thread count is process-wide: give it back
+            import torch
+
+            torch.set_num_threads(self.threads_before)
+            self.threads_before = None
         self.loaded = None
         self.manager.unload()
 
@@ -192,6 +258,8 @@ class HFEngine(Engine):
             ids, input_ids, mask = self._batch_inputs(requests)
             seed = requests[0].seed if requests[0].seed is not None else self.seed
             torch.manual_seed(seed)
+            if self.decoder is not None and requests[0].num_beams == 1:
+                return self._run_static(requests, ids, records, streamer, seed)
             with self._lock, torch.inference_mode():
                 beams = requests[0].num_beams > 1
                 out = lm.model.generate(input_ids=input_ids, attention_mask=mask,
@@ -218,6 +286,27 @@ class HFEngine(Engine):
             rec.token_times_ns = streamer.times[:n]
             rec.end_ns = end
             rec.text = lm.tokenizer.decode(toks[:n], skip_special_tokens=True)
+        return records
+
+    def _run_static(self, requests: list[GenerationRequest], ids: list[list[int]], records: list[RequestRecord],
+                    streamer: _TimingStreamer, seed: int) -> list[RequestRecord]:
+        import torch
+
+        r, tok = batch_settings(requests), self._need().tokenizer
+        eos = tok.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        sampling = Sampling(r.temperature, r.top_k, r.top_p, seed) if r.temperature > 0 else Sampling(seed=seed)
+        hook = streamer.on_step
+        with self._lock, torch.inference_mode():
+            out = self.decoder.generate(ids, r.max_new_tokens, sampling, eos_ids, r.ignore_eos,
+                                        tok.pad_token_id if tok.pad_token_id is not None else 0,
+                                        on_step=None if hook is None else (lambda host, t: hook(host[:1], t)))
+        end = now_ns()
+        for rec, prompt_ids, toks in zip(records, ids, out.tokens, strict=True):
+            rec.input_tokens, rec.output_token_ids, rec.output_tokens = len(prompt_ids), toks, len(toks)
+            rec.token_times_ns = out.times_ns[:len(toks)]
+            rec.end_ns = end
+            rec.text = tok.decode(toks, skip_special_tokens=True)
         return records
 
     def generate(self, requests: list[GenerationRequest]) -> list[RequestRecord]:
