@@ -30,6 +30,8 @@ class Strict(BaseModel):
 
 class LatencySettings(Strict):
     warmup_runs: int = Field(3, ge=0, description="Runs per scenario that are not counted.")
+    warmup_tokens: int | None = Field(None, ge=1, description="Output tokens of each warm-up run; None = the "
+                                      "scenario's own (what per-shape compiled engines, --static-cache, need).")
     test_runs: int = Field(10, ge=1, description="Measured runs per scenario.")
     output_length: int = Field(100, ge=1, description="Output tokens for the test-prompt scenario.")
     input_lengths: list[int] = Field([128, 512], description="Synthetic prompt lengths (tokens).")

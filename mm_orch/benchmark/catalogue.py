@@ -148,7 +148,7 @@ def _throughput_metrics() -> list[Metric]:
                "(input + output tokens) / wall time, batches of N", m.summarize,
                _points("batch", "total_tokens_per_second"), t),
         Metric("throughput.batch_{level}_efficiency", "batch {level}: efficiency", "ratio", "higher",
-               "tokens/s at batch N / (N x tokens/s at batch 1)", m.batch_efficiency,
+               "tokens/s at batch N / (N x batch-1 tokens/s, or single-stream's without batch 1)", m.batch_efficiency,
                _points("batch", "batch_efficiency"), t),
     ]
 

@@ -39,10 +39,12 @@ def _mean(d: Distribution | None) -> float | None:
 
 class LatencyBenchmark:
     def __init__(self, warmup_runs: int = 3, test_runs: int = 10, ignore_eos: bool = True,
-                 progress: Progress | None = None, sampling: dict | None = None) -> None:
+                 progress: Progress | None = None, sampling: dict | None = None,
+                 warmup_tokens: int | None = None) -> None:
         if warmup_runs < 0 or test_runs < 1:
             raise ConfigError(f"need warmup_runs >= 0 and test_runs >= 1, got {warmup_runs}, {test_runs}")
         self.warmup_runs, self.test_runs, self.ignore_eos = warmup_runs, test_runs, ignore_eos
+        self.warmup_tokens = warmup_tokens  # a warm-up pays one-off costs (first shape, allocations), not length
         self.progress = progress or NullProgress()
         self.sampling = sampling or {}  # GenerationSettings.request_kwargs(); {} = greedy
 
@@ -51,8 +53,10 @@ class LatencyBenchmark:
         if not prompts:
             raise ConfigError("LatencyBenchmark.run needs at least one prompt")
         requests = [make_request(p, output_length, self.ignore_eos, **self.sampling) for p in prompts]
+        warmup = make_request(prompts[0], min(output_length, self.warmup_tokens or output_length), self.ignore_eos,
+                              **self.sampling)
         for _ in range(self.warmup_runs):
-            engine.stream(requests[0])
+            engine.stream(warmup)
             self.progress.advance()
         records = []
         t0 = now_ns()

@@ -3,7 +3,7 @@
 TTFT = first token arrival - request start          E2E = last token arrival - request start
 TPOT = (E2E - TTFT) / (output_tokens - 1)            ITL = gaps between consecutive token arrivals
 output tokens/s = sum(output) / wall                 total tokens/s = (sum(input) + sum(output)) / wall
-requests/s = completed / wall                        batch efficiency(N) = tps(N) / (N * tps(1))
+requests/s = completed / wall                        batch efficiency(N) = tps(N) / (N * tps(1 or single))
 """
 
 from __future__ import annotations

@@ -78,7 +78,9 @@ def memory_section(load: LoadMemoryResult | None, inference: InferenceMemoryResu
 def throughput_section(results: list[ThroughputResult]) -> ThroughputSection | None:
     if not results:
         return None
-    batch1 = next((r.tokens_per_second for r in results if r.mode == "batch" and r.level == 1), None)
+    # batch 1 is the single-request phase run through generate(): the default config runs only the latter
+    batch1 = next((r.tokens_per_second for r in results if r.mode == "batch" and r.level == 1),
+                  next((r.tokens_per_second for r in results if r.mode == "single"), None))
     points = [ThroughputPoint(
         mode=r.mode, level=r.level, requests_per_second=r.requests_per_second,
         output_tokens_per_second=r.tokens_per_second, total_tokens_per_second=r.total_tokens_per_second,

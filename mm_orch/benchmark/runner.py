@@ -49,7 +49,7 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
 def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LatencySection | None:
     s = cfg.benchmark.latency
     bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
-                             sampling=cfg.benchmark.generation.request_kwargs())
+                             sampling=cfg.benchmark.generation.request_kwargs(), warmup_tokens=s.warmup_tokens)
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
     progress.phase("latency", bench.steps(len(prompts)) + len(scenarios) * bench.steps(1))
     headline = bench.run(engine, prompts, s.output_length)
