@@ -63,7 +63,8 @@ class DecodeResult:
 class DualDecoder:
     def __init__(self, teacher: qwen2.Qwen2Weights, theta: qwen2.Qwen2Weights | None, vocab: int, pad_id: int,
                  eos_ids: list[int], device: str, use_graphs: bool = True, compile_head: bool = True,
-                 compile_layers: bool = True, overlap_models: bool = True, theta_device: str | None = None) -> None:
+                 compile_layers: bool = True, overlap_models: bool = True, theta_device: str | None = None,
+                 attention: str = "matmul") -> None:
         self.teacher, self.theta = teacher, theta
         self.vocab, self.pad_id, self.eos_ids = vocab, pad_id, eos_ids
         self.device = device
@@ -76,7 +77,9 @@ class DualDecoder:
         if self.compile_head or compile_layers:
             # one code object serves every batch size, mode and model shape: allow that many variants
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-        self.kernels = qwen2.DecodeKernels.compiled() if compile_layers and self.use_graphs else qwen2.EAGER
+        attend = {"matmul": qwen2.attention, "sdpa": qwen2.attention_sdpa}[attention]
+        self.kernels = (qwen2.DecodeKernels.compiled(attend) if compile_layers and self.use_graphs
+                        else qwen2.DecodeKernels(attend=attend))
         self.keys = token_keys(vocab, device)
         self.eos = torch.tensor(eos_ids or [-1], device=device)
         self._run: RunState | None = None

@@ -164,6 +164,16 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     return torch.matmul(p, v).view(b, h, sq, dh).transpose(1, 2).reshape(b, sq, h * dh)
 
 
+def attention_sdpa(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    """attention() as one fused SDPA kernel: each KV head's query group is its query rows, so no K/V copy."""
+    b, h, sq, dh = q.shape
+    kvh, sk = k.shape[1], k.shape[2]
+    grp = h // kvh
+    mask = bias.to(q.dtype).expand(b, 1, grp, sq, sk).reshape(b, 1, grp * sq, sk)
+    out = F.scaled_dot_product_attention(q.reshape(b, kvh, grp * sq, dh), k, v, attn_mask=mask, scale=1.0)
+    return out.view(b, h, sq, dh).transpose(1, 2).reshape(b, sq, h * dh)
+
+
 def _mlp(x: Tensor, ly: Layer, eps: float) -> Tensor:
     gu = F.linear(rms_norm(x, ly.ln2, eps), ly.wgu)
     gate, up = gu.chunk(2, dim=-1)
@@ -225,10 +235,11 @@ class DecodeKernels:
 
     qkv: Any = decode_qkv
     post: Any = decode_post
+    attend: Any = attention  # or attention_sdpa: one fused kernel instead of matmul, softmax, matmul
 
     @classmethod
-    def compiled(cls) -> DecodeKernels:
-        return cls(torch.compile(decode_qkv, dynamic=False), torch.compile(decode_post, dynamic=False))
+    def compiled(cls, attend: Any = attention) -> DecodeKernels:
+        return cls(torch.compile(decode_qkv, dynamic=False), torch.compile(decode_post, dynamic=False), attend)
 
 
 EAGER = DecodeKernels()
@@ -247,7 +258,7 @@ def decode(w: Qwen2Weights, tok: Tensor, pos: Tensor, slot: Tensor, bias: Tensor
     for ly, cache in zip(w.layers, kv, strict=True):
         q, new = k.qkv(x, ly.ln1, ly.wqkv, ly.bqkv, cos, sin, d.eps, d.heads, d.kv_heads, d.head_dim)
         cache.index_copy_(3, slot, new)
-        att = attention(q, cache[0, :, :, :length], cache[1, :, :, :length], bias_l)
+        att = k.attend(q, cache[0, :, :, :length], cache[1, :, :, :length], bias_l)
         x = k.post(x, att, ly.wo, ly.ln2, ly.wgu, ly.wd, d.eps)
     return rms_norm(x[:, 0], w.norm, d.eps)
 

@@ -196,3 +196,14 @@ def test_two_gpus_match_one_gpu():
     two = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32",
                             theta_device="cuda:1").generate(**kw)
     assert two.generated_ids == one.generated_ids
+
+
+def test_fused_sdpa_attention_gives_the_same_tokens(os_pair):
+    """attention="sdpa" (one fused kernel per layer) against matmul + softmax + matmul, on CPU."""
+    kw = dict(prompts=TEACHER, theta_prompts=THETA, max_tokens=16, temperature=T, seed=5, stop_at_eos=False,
+              return_token_records=True)
+    fused = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", attention="sdpa")
+    a, b = fused.generate(**kw), os_pair.generate(**kw)
+    assert a.generated_ids == b.generated_ids
+    assert torch.allclose(torch.tensor([r["logq"] for r in a.token_records]),
+                          torch.tensor([r["logq"] for r in b.token_records]), atol=1e-4)
