@@ -18,7 +18,8 @@ from mm_orch.errors import ConfigError
 class ScheduleSpec(BaseModel):
     """The arrival process of an open-loop run."""
 
-    model_config = ConfigDict(extra="forbid")
+    # an infinite rate is written "Infinity" (JSON has no inf; null would not read back as a rate)
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
     request_rate: float = Field(10.0, gt=0, description="Mean requests per second; inf = all at once.")
     arrivals: Literal["gamma", "constant"] = Field("gamma", description="gamma (burstiness 1 = Poisson) or "
                                                    "constant spacing.")
