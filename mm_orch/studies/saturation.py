@@ -48,6 +48,8 @@ class SaturationPoint(BaseModel):
     kind: Literal["burst", "rate"] = Field(description="burst: every request due at once (finds the maximum); "
                                            "rate: an open-loop run at requested_rate_rps.")
     requested_rate_rps: float | None = Field(description="The rate asked for; None for the burst (infinite).")
+    schedule_rate_rps: float | None = Field(description="The rate of the drawn schedule (first to last due): a "
+                                            "short random schedule differs from its mean rate.")
     achieved_rps: float | None = Field(description="Completed requests / (first due to last token).")
     send_rate_rps: float | None = Field(description="Requests sent / (last send - first send).")
     output_tokens_per_second: float | None = Field(description="Output tokens / (first due to last token).")
@@ -135,7 +137,8 @@ def _from_arrival(recs: Sequence[LoadRecord]) -> list:
 def point(kind: str, load: LoadResult, recs: Sequence[LoadRecord], slo: SLO | None, tail: str) -> SaturationPoint:
     m = load.metrics
     return SaturationPoint(
-        kind=kind, requested_rate_rps=load.requested_rate_rps, achieved_rps=load.throughput_rps,
+        kind=kind, requested_rate_rps=load.requested_rate_rps, schedule_rate_rps=load.schedule_rate_rps,
+        achieved_rps=load.throughput_rps,
         send_rate_rps=load.achieved_send_rate_rps, output_tokens_per_second=m.output_tokens_per_second,
         ttft_p50_ms=_stat(load.ttft_from_arrival_ms, "median"), ttft_p99_ms=_stat(load.ttft_from_arrival_ms, "p99"),
         ttft_tail_ms=_stat(load.ttft_from_arrival_ms, tail), tpot_tail_ms=_stat(m.tpot_ms, tail),

@@ -56,7 +56,7 @@ def _f(v: float | None, fmt: str = ".3g") -> str:
 def saturation_markdown(s: SaturationResult, title: str, plot: Path) -> str:
     slo = next((p.goodput.slo.objectives() for p in s.points if p.goodput is not None), None)
     t = s.tail_statistic
-    head = ["requested req/s", "achieved req/s", "output tok/s", "TTFT p50", f"TTFT {t}", f"TTFT {t} from send",
+    head = ["requested req/s", "drawn req/s", "achieved req/s", "output tok/s", "TTFT p50", f"TTFT {t}", f"TTFT {t} from send",
             "TPOT p50", f"TPOT {t}", f"E2E {t}", f"client lag {t}", "requests", "failed"] + (
         ["goodput req/s"] if slo else [])
     rows = [f"# {title}", "",
@@ -69,11 +69,12 @@ def saturation_markdown(s: SaturationResult, title: str, plot: Path) -> str:
             f"{t} TTFT {_f(s.knee_ttft_tail_ms)} ms. Rule: {s.knee_rule} (k = {s.knee_ttft_factor:g}; the tail is "
             f"{t}: p99 needs 100 requests a rate); {s.knee_note}.", "",
             "Times in ms; TTFT and E2E from arrival (the due time: queueing included) unless said; TPOT from the "
-            "first token." + (f" Goodput SLOs: {slo}." if slo else ""), "",
+            "first token. Drawn: the rate of the seeded schedule actually drawn (first to last due); achieved: "
+            "completed requests / (first due to last token)." + (f" Goodput SLOs: {slo}." if slo else ""), "",
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, p in enumerate(s.points):
         mark = " **knee**" if i == s.knee_index else ""
-        cells = [_f(p.requested_rate_rps) + mark, _f(p.achieved_rps), _f(p.output_tokens_per_second),
+        cells = [_f(p.requested_rate_rps) + mark, _f(p.schedule_rate_rps), _f(p.achieved_rps), _f(p.output_tokens_per_second),
                  _f(p.ttft_p50_ms), _f(p.ttft_tail_ms), _f(p.ttft_sent_tail_ms), _f(p.tpot_p50_ms),
                  _f(p.tpot_tail_ms), _f(p.e2e_tail_ms), _f(p.schedule_lag_tail_ms), str(p.requests), str(p.failed)]
         if slo:
