@@ -28,6 +28,9 @@ class ScheduleSpec(BaseModel):
     duration_seconds: float | None = Field(None, gt=0, description="Schedule length limit in seconds; with "
                                            "num_requests, whichever ends first.")
     seed: int = Field(0, description="Seed of the arrival times (same seed, same schedule).")
+    exact_rate: bool = Field(False, description="Stretch the drawn gaps so that the schedule's rate (first to last "
+                             "due) is exactly request_rate, the arrivals' shape kept: a short random schedule's "
+                             "rate differs from its mean (the saturation curve sets this).")
 
     @model_validator(mode="after")
     def _bounded(self) -> ScheduleSpec:
@@ -58,6 +61,8 @@ def arrival_offsets_ns(spec: ScheduleSpec, max_requests: int = 10_000_000) -> li
         rng = np.random.default_rng(spec.seed)
         gaps = rng.gamma(shape=spec.burstiness, scale=mean_s / spec.burstiness, size=cap - 1)
     offsets = np.concatenate([[0.0], np.cumsum(gaps)])
+    if spec.exact_rate and cap > 1 and offsets[-1] > 0:
+        offsets *= (cap - 1) / spec.request_rate / offsets[-1]
     if spec.duration_seconds is not None:
         offsets = offsets[offsets < spec.duration_seconds]
     return [int(x * 1e9) for x in offsets]

@@ -3,7 +3,9 @@
 1. A burst (request_rate inf: every request due at once, the configured max_concurrency applying) finds the
    most requests/s the engine completes: the maximum.
 2. One open-loop run (the configured arrivals, seed and num_requests/duration) at each of sweep_points rates,
-   evenly spaced from sweep_low_fraction x maximum up to the maximum.
+   evenly spaced from sweep_low_fraction x maximum up to the maximum. The drawn gaps are stretched so each
+   schedule's rate is exactly the one asked for (ScheduleSpec.exact_rate): 100 Poisson gaps can miss their
+   mean by 15 %, and the same seed at every rate would shift the whole curve.
 3. The knee (KNEE_RULE): the highest rate whose tail TTFT from arrival stays within knee_ttft_factor x the
    lowest rate's, every rate below it staying within too. TTFT from arrival (first token - due time) is what
    a user sees: it includes any queueing, in the server or in the client (a serialized engine, a capped
@@ -170,7 +172,7 @@ def run_saturation(engine: Engine, settings: Any, prompts: Sequence[str], progre
     progress = progress or NullProgress()
     if settings.num_requests is None:
         raise ConfigError("--request-rate sweep needs benchmark.load.num_requests (the burst's size)")
-    base = settings.model_copy(update={"saturation": False})
+    base = settings.model_copy(update={"saturation": False, "exact_rate": True})
     burst_recs: list[LoadRecord] = []
     burst_load = run_load(engine, base.model_copy(update={"request_rate": float("inf")}), prompts, progress,
                           ignore_eos, keep=burst_recs)

@@ -56,8 +56,8 @@ def _f(v: float | None, fmt: str = ".3g") -> str:
 def saturation_markdown(s: SaturationResult, title: str, plot: Path) -> str:
     slo = next((p.goodput.slo.objectives() for p in s.points if p.goodput is not None), None)
     t = s.tail_statistic
-    head = ["requested req/s", "drawn req/s", "achieved req/s", "output tok/s", "TTFT p50", f"TTFT {t}", f"TTFT {t} from send",
-            "TPOT p50", f"TPOT {t}", f"E2E {t}", f"client lag {t}", "requests", "failed"] + (
+    head = ["requested req/s", "drawn req/s", "achieved req/s", "output tok/s", "TTFT p50", f"TTFT {t}",
+            f"TTFT {t} from send", "TPOT p50", f"TPOT {t}", f"E2E {t}", f"client lag {t}", "requests", "failed"] + (
         ["goodput req/s"] if slo else [])
     rows = [f"# {title}", "",
             f"Engine driven as `{s.mode}`; {s.output_length} output tokens per request; client concurrency cap: "
@@ -74,9 +74,10 @@ def saturation_markdown(s: SaturationResult, title: str, plot: Path) -> str:
             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, p in enumerate(s.points):
         mark = " **knee**" if i == s.knee_index else ""
-        cells = [_f(p.requested_rate_rps) + mark, _f(p.schedule_rate_rps), _f(p.achieved_rps), _f(p.output_tokens_per_second),
-                 _f(p.ttft_p50_ms), _f(p.ttft_tail_ms), _f(p.ttft_sent_tail_ms), _f(p.tpot_p50_ms),
-                 _f(p.tpot_tail_ms), _f(p.e2e_tail_ms), _f(p.schedule_lag_tail_ms), str(p.requests), str(p.failed)]
+        cells = [_f(p.requested_rate_rps) + mark, _f(p.schedule_rate_rps), _f(p.achieved_rps),
+                 _f(p.output_tokens_per_second), _f(p.ttft_p50_ms), _f(p.ttft_tail_ms), _f(p.ttft_sent_tail_ms),
+                 _f(p.tpot_p50_ms), _f(p.tpot_tail_ms), _f(p.e2e_tail_ms), _f(p.schedule_lag_tail_ms),
+                 str(p.requests), str(p.failed)]
         if slo:
             cells.append(_f(p.goodput.goodput_rps if p.goodput else None))
         rows.append("| " + " | ".join(cells) + " |")
