@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from mm_orch.benchmark.load import LoadResult
 
 
-def _rate(text: str) -> float:
+def _rate(text: str) -> float | str:
+    if text == "sweep":  # saturation: find the maximum, then a curve of rates up to it (studies/saturation.py)
+        return text
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: '{text}' (requests/s, or inf)") from None
+        raise argparse.ArgumentTypeError(f"not a number: '{text}' (requests/s, inf, or sweep)") from None
     if not v > 0 or math.isnan(v):
         raise argparse.ArgumentTypeError(f"must be > 0 (or inf), got {text}")
     return v
@@ -27,7 +29,9 @@ def _rate(text: str) -> float:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("open-loop load test (--tests load; benchmark.load in the config)")
-    g.add_argument("--request-rate", type=_rate, metavar="R", help="load: mean requests/s (inf = all at once)")
+    g.add_argument("--request-rate", type=_rate, metavar="R", help="load: mean requests/s (inf = all at once; sweep "
+                   "= saturation: the maximum from a burst, then --sweep-points rates up to it, the knee marked)")
+    g.add_argument("--sweep-points", type=int, metavar="N", help="--request-rate sweep: rates measured (default 6)")
     g.add_argument("--burstiness", type=float, metavar="B", help="load: gamma shape of arrivals (1 = Poisson)")
     g.add_argument("--arrivals", choices=["gamma", "constant"], help="load: gamma (see --burstiness) or constant")
     g.add_argument("--max-concurrency", type=int, metavar="N", help="load: most requests in flight")
@@ -43,10 +47,28 @@ def load_overrides(a: argparse.Namespace) -> dict[str, Any]:
     load = {key: getattr(a, flag) for flag, key in (
         ("request_rate", "request_rate"), ("burstiness", "burstiness"), ("arrivals", "arrivals"),
         ("max_concurrency", "max_concurrency"), ("num_requests", "num_requests"),
-        ("load_duration", "duration_seconds"), ("load_workers", "workers")) if getattr(a, flag) is not None}
+        ("load_duration", "duration_seconds"), ("load_workers", "workers"), ("sweep_points", "sweep_points"))
+        if getattr(a, flag) is not None}
+    if load.get("request_rate") == "sweep":
+        load["saturation"] = True
+        del load["request_rate"]
     if a.load_duration is not None and a.num_requests is None:
         load["num_requests"] = None  # the duration alone bounds the schedule
     return {"benchmark": {"load": load}} if load else {}
+
+
+def check_saturation(a: argparse.Namespace, tests: list[str]) -> None:
+    """--request-rate sweep is a way to run the load test: without it, or with a swept request_rate, exit 2."""
+    from mm_orch.errors import ConfigError
+
+    if a.sweep_points is not None and a.request_rate != "sweep":
+        raise ConfigError("--sweep-points applies to --request-rate sweep")
+    if a.request_rate != "sweep":
+        return
+    if "load" not in tests:
+        raise ConfigError("--request-rate sweep runs the load test: add --tests load")
+    if any(s.partition("=")[0].strip() == "request_rate" for s in getattr(a, "sweep", [])):
+        raise ConfigError("--request-rate sweep and --sweep request_rate=... both set the rate: choose one")
 
 
 def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

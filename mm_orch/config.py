@@ -82,6 +82,17 @@ class LoadSettings(ScheduleSpec):
     input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (one "
                                      "per request); None = the config's test prompts (or --prompts), cycled.")
     output_length: int = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
+    # saturation (--request-rate sweep, issue 12): studies/saturation.py
+    saturation: bool = Field(False, description="Saturation curve instead of one rate: a burst (request_rate inf) "
+                             "finds the most requests/s, then one open-loop run per rate from sweep_low_fraction x "
+                             "that maximum up to it.")
+    sweep_points: int = Field(6, ge=2, le=50, description="Saturation: open-loop rates measured (the low rate and the "
+                              "maximum included).")
+    sweep_low_fraction: float = Field(0.1, gt=0, lt=1, description="Saturation: the lowest rate, as a fraction of "
+                                      "the measured maximum.")
+    knee_ttft_factor: float = Field(2.0, gt=1, description="Saturation: the knee is the highest rate whose tail TTFT "
+                                    "(from arrival) stays within this factor of the lowest rate's (and every "
+                                    "rate's below it).")
 
 
 class ReportSettings(Strict):

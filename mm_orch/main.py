@@ -107,6 +107,7 @@ def run_cli(a: argparse.Namespace) -> int:
                                cli_load.load_overrides(a))
     cfg = apply_overrides(cfg, overrides, source="command line")
     tests = study_cli.tests(a, [t.strip() for t in a.tests.split(",") if t.strip()], ",".join(TEST_TYPES))
+    cli_load.check_saturation(a, tests)  # issue 12: --request-rate sweep needs --tests load
     opts = SessionOptions(model_name=a.model, tests=tests,
                           prompts=load_prompt_file(a.prompts) if a.prompts else None, repeat=a.repeat,
                           baseline=a.baseline, allow_env_mismatch=a.allow_env_mismatch,

@@ -7,6 +7,8 @@ been read, then one event every tokens_per_event x itl, each holding tokens_per_
 ...). It is written on raw asyncio (no web framework) so that it stays cheap at hundreds of streams, and it
 measures its own lateness (when each event was written vs when it was due): GET /mock/stats returns it,
 POST /mock/reset clears it, so a client's measurement can be corrected for the mock's own delay.
+--max-concurrency N makes it a server of known capacity: N requests generate at once, later ones wait in
+arrival order (their wait is in their TTFT), so it completes at most N / E2E requests/s (capacity_rps).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class MockTiming(BaseModel):
     usage: bool = Field(True, description="Send a usage block when the request asks (stream_options).")
     model: str = Field("mock", description="The model name the server serves.")
     api_key: str | None = Field(None, description="If set, require 'Authorization: Bearer <key>'.")
+    max_concurrency: int | None = Field(None, ge=1, description="Requests generated at once; more wait in arrival "
+                                        "order, their TTFT clock starting when a slot frees (a server of known "
+                                        "capacity: max_concurrency / E2E requests/s). None = no limit.")
 
 
 def expected(timing: MockTiming, n_tokens: int) -> dict[str, float]:
@@ -48,6 +53,13 @@ def expected(timing: MockTiming, n_tokens: int) -> dict[str, float]:
     tpot = (e2e - timing.ttft_ms) / (n_tokens - 1) if n_tokens > 1 else float("nan")
     return {"ttft_ms": timing.ttft_ms, "e2e_ms": e2e, "tpot_ms": tpot, "event_interval_ms": k * timing.itl_ms,
             "events": n_events}
+
+
+def capacity_rps(timing: MockTiming, n_tokens: int) -> float:
+    """The most requests/s the mock completes: max_concurrency requests every E2E (inf without a cap)."""
+    if timing.max_concurrency is None:
+        return math.inf
+    return timing.max_concurrency / (expected(timing, n_tokens)["e2e_ms"] / 1e3)
 
 
 @dataclass(slots=True)
@@ -158,6 +170,20 @@ class MockServer:
         self.timing, self.late = timing, Lateness()
         self.ticker = _Ticker(self)
         self._payloads: dict[tuple, bytes] = {}
+        # the capacity cap: a FIFO semaphore (asyncio wakes waiters in order); made on first use, in the loop
+        self._slots: asyncio.Semaphore | None = None
+
+    async def _slot(self) -> int:
+        """Wait for a generation slot (when max_concurrency is set); returns when work on the request starts."""
+        if self.timing.max_concurrency is not None:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.timing.max_concurrency)
+            await self._slots.acquire()
+        return now_ns()
+
+    def _free(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     def route(self, method: str, path: str, headers: dict, body: bytes):
         t = self.timing
@@ -193,7 +219,11 @@ class MockServer:
 
     async def whole(self, conn: _Connection, p: _Plan) -> None:
         """A non-streamed request: one JSON document after the whole generation's time."""
-        await asyncio.sleep(expected(self.timing, p.n)["e2e_ms"] / 1e3)
+        await self._slot()
+        try:
+            await asyncio.sleep(expected(self.timing, p.n)["e2e_ms"] / 1e3)
+        finally:
+            self._free()
         text = "".join(f" t{i}" for i in range(p.n))
         choice = {"index": 0, "message": {"role": "assistant", "content": text}} if p.chat else \
             {"index": 0, "text": text}
@@ -201,13 +231,18 @@ class MockServer:
         conn._write(_json_response(200, {"choices": [choice], **({"usage": u} if self.timing.usage else {})}))
 
     async def stream(self, conn: _Connection, p: _Plan, t_read: int) -> None:
-        """Writes the head now; the ticker writes the events when due; returns when the stream is over."""
+        """Writes the head now; the ticker writes the events when due; returns when the stream is over.
+        With max_concurrency, the events' plan starts when the request gets a slot (its wait is in its TTFT)."""
         self.late.requests += 1
         conn._write(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
                                 "Cache-Control": "no-cache"}))
-        st = _Stream(conn, p, t_read, asyncio.get_running_loop().create_future())
-        self.ticker.add(st, t_read + int(self.timing.ttft_ms * 1e6))
-        await st.done
+        t_start = await self._slot() if self.timing.max_concurrency is not None else t_read
+        try:
+            st = _Stream(conn, p, t_start, asyncio.get_running_loop().create_future())
+            self.ticker.add(st, t_start + int(self.timing.ttft_ms * 1e6))
+            await st.done
+        finally:
+            self._free()
 
     def event(self, st: _Stream, due: int) -> int | None:
         """Write st's next event (and the end of the stream after the last); the next due time or None."""
@@ -323,6 +358,7 @@ class MockProcess:
         out = ["--port", "0", "--ttft-ms", str(t.ttft_ms), "--itl-ms", str(t.itl_ms), "--tokens-per-event",
                str(t.tokens_per_event), "--model", t.model]
         out += ["--tokens", str(t.tokens)] if t.tokens else []
+        out += ["--max-concurrency", str(t.max_concurrency)] if t.max_concurrency else []
         return out + ([] if t.usage else ["--no-usage"])
 
     def __enter__(self) -> MockProcess:
@@ -378,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokens", type=int, default=None, help="tokens per response (default: max_tokens)")
     p.add_argument("--tokens-per-event", type=int, default=1)
     p.add_argument("--no-usage", action="store_true", help="never send a usage block")
+    p.add_argument("--max-concurrency", type=int, default=None, help="requests generated at once; more wait in "
+                   "arrival order (capacity = N / E2E requests/s; default: no limit)")
     p.add_argument("--model", default="mock")
     p.add_argument("--api-key-env", help="require the key held in this environment variable")
     return p
@@ -390,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     key = os.environ.get(a.api_key_env) if a.api_key_env else None
     try:
         timing = MockTiming(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens, tokens_per_event=a.tokens_per_event,
-                            usage=not a.no_usage, model=a.model, api_key=key)
+                            usage=not a.no_usage, model=a.model, api_key=key, max_concurrency=a.max_concurrency)
     except ValueError as e:
         print(f"mock_server: error: {str(e).splitlines()[0:3]}", file=sys.stderr)
         return 2

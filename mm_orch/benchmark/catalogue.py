@@ -200,7 +200,7 @@ def markdown_table() -> str:
     """The catalogue as a Markdown table (docs/report.md carries it; a test keeps the two in step)."""
     rows = ["| key | unit | better | definition | computed by |", "| --- | --- | --- | --- | --- |"]
     # grouped by report section in a fixed order, whichever section module registered first
-    order = ("latency", "memory", "throughput", "load", "workload", "accuracy", "context_length")
+    order = ("latency", "memory", "throughput", "load", "saturation", "workload", "accuracy", "context_length")
     ranked = sorted(CATALOGUE, key=lambda x: order.index(x.section) if x.section in order else len(order))
     rows += [f"| `{x.key}` | {x.unit} | {x.direction} | {x.definition} | "
              f"`{x.computed_by.__module__.rsplit('.', 1)[-1]}.{x.computed_by.__qualname__}` |" for x in ranked]
@@ -211,6 +211,7 @@ def markdown_table() -> str:
 # reader of the catalogue sees them (the modules import this one first: CATALOGUE exists by then).
 from mm_orch.benchmark import load as _load  # noqa: E402, F401
 from mm_orch.studies import report_metrics as _studies  # noqa: E402,F401  - registers the studies' metrics
+from mm_orch.studies import saturation as _saturation  # noqa: E402,F401  - registers the saturation metrics
 
 if __name__ == "__main__":  # run as a script this file is __main__; the registered catalogue is the module's
     from mm_orch.benchmark import catalogue as _registered

@@ -202,8 +202,10 @@ def _workers(settings: Any, cal: Calibration | None, is_http: bool) -> int:
 
 
 def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress: Progress | None = None,
-             ignore_eos: bool = True, calibration: tuple[Calibration | None, str] | None = None) -> LoadResult:
-    """The open-loop test on a loaded engine; settings is a config.LoadSettings."""
+             ignore_eos: bool = True, calibration: tuple[Calibration | None, str] | None = None,
+             keep: list[LoadRecord] | None = None) -> LoadResult:
+    """The open-loop test on a loaded engine; settings is a config.LoadSettings. keep, if given, gets the raw
+    records (the saturation study computes goodput from them)."""
     progress = progress or NullProgress()
     spec = ScheduleSpec(**settings.model_dump(include=set(ScheduleSpec.model_fields)))
     offsets = arrival_offsets_ns(spec)
@@ -236,6 +238,8 @@ def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress:
         mode = "serialized"
         note = (f"engine '{engine.name}' serves one request at a time: requests wait in arrival order (client_queue_ms"
                 "), and *_from_arrival include that wait; the concurrency cap does not apply")
+    if keep is not None:
+        keep.extend(recs)
     fields = summarize_load(recs, t0)
     fields["token_counting"].tokenizer = getattr(engine, "tokenizer_note", None)
     wall = fields["metrics"].wall_time_s

@@ -105,6 +105,13 @@ def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progres
     return run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
 
 
+def _run_saturation(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> tuple[LoadResult, Any]:
+    from mm_orch.studies.saturation import run_saturation
+
+    return run_saturation(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos,
+                          cfg.studies.slo)
+
+
 def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
     """What a run of these settings measures (recorded in the report; compared by the baseline gate)."""
     tests = _check_tests(tests)
@@ -161,7 +168,9 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             log.info("test latency finished")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
-        if "load" in tests:
+        if "load" in tests and cfg.benchmark.load.saturation:  # issue 12: --request-rate sweep
+            sections["load"], sections["saturation"] = _run_saturation(engine, cfg, prompts, progress)
+        elif "load" in tests:
             sections["load"] = _run_load(engine, cfg, prompts, progress)
         _run_studies(engine, cfg, info, tests, progress, sections)  # issue 12: workload, accuracy, context length
         if sections["memory"] is not None and info.device == "cuda":

@@ -18,7 +18,8 @@ from mm_orch.errors import ConfigError
 class ScheduleSpec(BaseModel):
     """The arrival process of an open-loop run."""
 
-    model_config = ConfigDict(extra="forbid")
+    # an infinite rate is written "Infinity" (JSON has no inf; null would not read back as a rate)
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
     request_rate: float = Field(10.0, gt=0, description="Mean requests per second; inf = all at once.")
     arrivals: Literal["gamma", "constant"] = Field("gamma", description="gamma (burstiness 1 = Poisson) or "
                                                    "constant spacing.")
@@ -27,6 +28,9 @@ class ScheduleSpec(BaseModel):
     duration_seconds: float | None = Field(None, gt=0, description="Schedule length limit in seconds; with "
                                            "num_requests, whichever ends first.")
     seed: int = Field(0, description="Seed of the arrival times (same seed, same schedule).")
+    exact_rate: bool = Field(False, description="Stretch the drawn gaps so that the schedule's rate (first to last "
+                             "due) is exactly request_rate, the arrivals' shape kept: a short random schedule's "
+                             "rate differs from its mean (the saturation curve sets this).")
 
     @model_validator(mode="after")
     def _bounded(self) -> ScheduleSpec:
@@ -57,6 +61,8 @@ def arrival_offsets_ns(spec: ScheduleSpec, max_requests: int = 10_000_000) -> li
         rng = np.random.default_rng(spec.seed)
         gaps = rng.gamma(shape=spec.burstiness, scale=mean_s / spec.burstiness, size=cap - 1)
     offsets = np.concatenate([[0.0], np.cumsum(gaps)])
+    if spec.exact_rate and cap > 1 and offsets[-1] > 0:
+        offsets *= (cap - 1) / spec.request_rate / offsets[-1]
     if spec.duration_seconds is not None:
         offsets = offsets[offsets < spec.duration_seconds]
     return [int(x * 1e9) for x in offsets]

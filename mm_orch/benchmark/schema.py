@@ -25,6 +25,7 @@ from mm_orch.config import BenchmarkSettings, Targets
 from mm_orch.monitor.system_info import SystemInfo
 from mm_orch.studies.accuracy import AccuracyResult
 from mm_orch.studies.context_length import ContextLengthResult
+from mm_orch.studies.saturation import SaturationResult
 from mm_orch.studies.settings import StudySettings
 from mm_orch.studies.workload_run import WorkloadResult
 
@@ -311,6 +312,9 @@ class Report(Section):
                                             "Wilson interval per engine mode; null when not run.")
     context_length: ContextLengthResult | None = Field(None, description="TTFT against context length "
                                                        "(--context-length); null when not run.")
+    saturation: SaturationResult | None = Field(None, description="Saturation curve (--tests load --request-rate "
+                                                "sweep): latency against achieved throughput, the knee marked; "
+                                                "null when not run.")
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")
     validation: ValidationResult | None = Field(None, description="Per-model target check.")
     baseline_check: BaselineResult | None = Field(None, description="Baseline gate result (--baseline).")

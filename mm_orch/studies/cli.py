@@ -89,6 +89,10 @@ def summary(report: Report) -> list[str]:
             lines.append(f"accuracy [{run.mode}] on {a.tasks}: {_pct(o.accuracy)} ({o.correct}/{o.total}, "
                          f"95% CI {_pct(o.ci95_low)}-{_pct(o.ci95_high)}), "
                          f"{_num(run.metrics.output_tokens_per_second)} output tok/s")
+    if (s := report.saturation) is not None:
+        lines.append(f"saturation: maximum {_num(s.max_throughput_rps, '.2f')} req/s "
+                     f"({_num(s.max_output_tokens_per_second)} output tok/s); knee at {_num(s.knee_rps, '.2f')} "
+                     f"req/s, {s.tail_statistic} TTFT {_num(s.knee_ttft_tail_ms)} ms ({s.knee_note})")
     if (c := report.context_length) is not None:
         pts = ", ".join(f"{p.context_tokens}: {_num(p.ttft_ms)}" for p in c.points)
         lines.append(f"context length -> TTFT ms: {pts}")
@@ -104,7 +108,7 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
 
     from mm_orch.benchmark.session import run_session
     from mm_orch.cli_output import progress_for
-    from mm_orch.studies.sweep import CellRun, parse_sweep, run_sweep
+    from mm_orch.studies.sweep import CellRun, check_tests, parse_sweep, run_sweep
     from mm_orch.studies.sweep_output import write_sweep
 
     if opts.baseline or opts.repeat != 1:
@@ -112,6 +116,7 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
 
         raise ConfigError("--sweep runs one session per cell: --baseline and --repeat apply to a single run")
     parameters = parse_sweep(a.sweep)
+    check_tests(parameters, opts.tests)
     cell_opts = replace(opts, markdown=False, junit_xml=None)  # the sweep's own Markdown covers the cells
 
     def run_cell(cell_cfg: Any) -> CellRun:

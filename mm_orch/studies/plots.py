@@ -45,7 +45,25 @@ def context_length_markdown(section: ContextLengthResult, title: str, plot: Path
 
 
 def write_study_files(report: Report, report_path: Path) -> list[Path]:
-    """Beside <stem>.json: <stem>_context_length.png and .md when the report has that section."""
+    """Beside <stem>.json: <stem>_context_length.png and .md, <stem>_saturation.png and .md, for the sections
+    the report has."""
+    return _context_files(report, report_path) + _saturation_files(report, report_path)
+
+
+def _saturation_files(report: Report, report_path: Path) -> list[Path]:
+    from mm_orch.studies.saturation_output import saturation_markdown, saturation_plot
+
+    section = report.saturation
+    if section is None or not section.points:
+        return []
+    stem = report_path.with_suffix("")
+    title = f"Saturation: latency against throughput, {report.model_name} ({report.engine})"
+    png = saturation_plot(section, title, Path(f"{stem}_saturation.png"))
+    md = atomic_write_text(Path(f"{stem}_saturation.md"), saturation_markdown(section, title, png))
+    return [png, md]
+
+
+def _context_files(report: Report, report_path: Path) -> list[Path]:
     section = report.context_length
     if section is None or not section.points:
         return []

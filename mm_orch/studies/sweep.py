@@ -32,8 +32,9 @@ SWEEP_KEYS: dict[str, tuple[str, ...]] = {
     "engine": ("engine.name",),
     "dtype": ("engine.dtype",),
     "quantization": ("engine.hf.quantization",),
+    "request_rate": ("benchmark.load.request_rate",),  # each cell runs the open-loop load test at that rate
 }
-NOT_YET = {"request_rate": "request_rate needs the open-loop load test (issue 11), not merged yet"}
+NEEDS_TEST = {"request_rate": "load"}  # a key that means nothing without this test
 
 
 class SweepMetric(BaseModel):
@@ -91,8 +92,6 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
     for item in items:
         key, sep, values = item.partition("=")
         key = key.strip()
-        if key in NOT_YET:
-            raise ConfigError(f"--sweep {item!r}: {NOT_YET[key]}")
         if not sep or key not in SWEEP_KEYS:
             raise ConfigError(f"--sweep {item!r}: expected KEY=V1,V2,... with KEY one of {', '.join(SWEEP_KEYS)}")
         vals = [_value(v) for v in values.split(",") if v.strip()]
@@ -100,6 +99,13 @@ def parse_sweep(items: Sequence[str]) -> dict[str, list[Any]]:
             raise ConfigError(f"--sweep {item!r}: {'no values' if not vals else 'key given twice'}")
         out[key] = vals
     return out
+
+
+def check_tests(parameters: dict[str, list[Any]], tests: Sequence[str]) -> None:
+    """A swept key whose test is not run (request_rate without --tests load) is an error, not a flat sweep."""
+    for key, test in NEEDS_TEST.items():
+        if key in parameters and test not in tests:
+            raise ConfigError(f"--sweep {key}=...: the {key} is the {test} test's; add --tests {test}")
 
 
 def cell_overrides(params: dict[str, Any]) -> dict[str, Any]:

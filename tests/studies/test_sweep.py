@@ -28,7 +28,7 @@ def tiny_cfg(tmp_path):
 def test_parse_sweep_types_values_and_rejects_bad_keys():
     assert parse_sweep(["temperature=0,0.7", "top_k=1,50", "engine=hf,vllm", "quantization=none,8bit"]) == {
         "temperature": [0, 0.7], "top_k": [1, 50], "engine": ["hf", "vllm"], "quantization": [None, "8bit"]}
-    for bad, msg in (("speed=1,2", "KEY one of"), ("top_k=", "no values"), ("request_rate=1,2", "issue 11")):
+    for bad, msg in (("speed=1,2", "KEY one of"), ("top_k=", "no values"), ("request_rate=", "no values")):
         with pytest.raises(ConfigError, match=msg):
             parse_sweep([bad])
     with pytest.raises(ConfigError, match="given twice"):
