@@ -122,6 +122,10 @@ class VLLMEngine(Engine):
             # torch.version.cuda, not cuda.is_available(): CUDA must stay uninitialised before vLLM forks.
             self.multiprocessing = torch.version.cuda is not None
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1" if self.multiprocessing else "0"
+        if self.multiprocessing:
+            # a forked engine core dies if anything in this process touched CUDA first (seen on the H200 with
+            # --tests load,context_length: "Cannot re-initialize CUDA in forked subprocess"); spawn never does
+            os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cpu_kvcache_space_gb)
         try:
             import vllm
