@@ -96,6 +96,8 @@ class HFEngine(Engine):
         self.decoder: StaticDecoder | None = None
         self.decode_note: str | None = None  # why the static loop is not used, when asked for
         self.threads_before: int | None = None
+        self.threads_pending = False
+        self.threads_chosen: tuple[int, dict[int, float]] | None = None
         self.seed = seed
         self.manager = ModelManager()
         self.loaded = None
@@ -136,7 +138,8 @@ class HFEngine(Engine):
         compile_s = self._compile_warmup() if self.static_cache else None
         if self._wants_static_loop(lm):
             compile_s = self._capture_warmup()
-        threads, probes = self._set_cpu_threads() if lm.device == "cpu" else (None, {})
+        # chosen on the first request, not here: the probe's forward would count as the model's load memory
+        self.threads_pending = lm.device == "cpu"
         layers, kv, head_dim = kv_layout(lm.architecture)
         import torch
 
@@ -154,8 +157,7 @@ class HFEngine(Engine):
                    "decode_loop_note": self.decode_note,
                    "attn_implementation": getattr(lm.model.config, "_attn_implementation", None),
                    "hf_id": lm.spec.hf_id,
-                   "quantization": self.model_config.quantization, "cpu_threads": threads,
-                   "cpu_threads_probe_ms": {str(n): round(t * 1e3, 3) for n, t in probes.items()} or None},
+                   "quantization": self.model_config.quantization},
         )
 
     def _wants_static_loop(self, lm) -> bool:
@@ -178,10 +180,15 @@ class HFEngine(Engine):
         return (now_ns() - t0) / 1e9
 
     def stats(self) -> dict[str, Any]:
-        if self.decoder is None:
-            return {}
-        return {"decode_loop": {"cuda_graphs": self.decoder.use_graphs, "shapes_captured": self.decoder.captures,
-                                "capture_s": round(self.decoder.capture_s_total, 3)}}
+        out: dict[str, Any] = {}
+        if self.decoder is not None:
+            out["decode_loop"] = {"cuda_graphs": self.decoder.use_graphs, "shapes_captured": self.decoder.captures,
+                                  "capture_s": round(self.decoder.capture_s_total, 3)}
+        if self.threads_chosen is not None:
+            threads, probes = self.threads_chosen
+            out["cpu_threads"] = {"threads": threads, "setting": self.cpu_threads,
+                                  "probe_ms": {str(n): round(t * 1e3, 3) for n, t in probes.items()} or None}
+        return out
 
     def _compile_warmup(self) -> float:
         """Compile the decode step once at load, so compile time is reported apart from measurements."""
@@ -252,6 +259,11 @@ class HFEngine(Engine):
         import torch
 
         lm = self._need()
+        if self.threads_pending:  # before the clock starts: the probe is not part of this request
+            with self._lock:
+                if self.threads_pending:
+                    self.threads_pending = False
+                    self.threads_chosen = self._set_cpu_threads()
         start = now_ns()
         records = [RequestRecord(start_ns=start, batched=len(requests) > 1) for _ in requests]
         try:

@@ -27,7 +27,17 @@ def test_static_loop_is_reported_and_generate_stays_default_on_cpu(static_engine
     assert static_engine.info.extra["decode_loop"] == "static"
     assert static_engine.info.extra["cuda_graphs"] is False
     assert static_engine.stats()["decode_loop"]["shapes_captured"] >= 1
-    assert hf_engine.info.extra["decode_loop"] == "generate" and hf_engine.stats() == {}
+    assert hf_engine.info.extra["decode_loop"] == "generate" and "decode_loop" not in hf_engine.stats()
+
+
+def test_cpu_threads_are_chosen_on_the_first_request_and_reported(hf_engine):
+    hf_engine.stream(GenerationRequest(prompt="Hi", max_new_tokens=2))
+    chosen = hf_engine.stats()["cpu_threads"]
+    probes = {int(n): ms for n, ms in chosen["probe_ms"].items()}
+    assert chosen["setting"] == "auto" and chosen["threads"] == torch.get_num_threads()
+    assert all(ms > 0 for ms in probes.values())
+    if len(probes) == 2:  # both timed: the faster one was kept
+        assert chosen["threads"] == min(probes, key=probes.get)
 
 
 def test_greedy_tokens_equal_generate_with_left_padding(static_engine, hf_engine):
