@@ -58,13 +58,15 @@ def _gpu() -> dict[str, Any]:
 
 
 def git_sha() -> str | None:
+    if os.environ.get("MM_ORCH_GIT_SHA"):  # a copied tree's .git can be stale (seen on the lent GPU machines)
+        return os.environ["MM_ORCH_GIT_SHA"]
     root = Path(mm_orch.__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, check=True)
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
-        return os.environ.get("MM_ORCH_GIT_SHA")  # set by callers that run from a copy without .git
+        return None
 
 
 class LoadSample(BaseModel):
