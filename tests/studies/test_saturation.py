@@ -46,6 +46,15 @@ def test_rates_tail_and_knee_rule():
     assert find_knee([10, None, 12], 2.0) == 0 and find_knee([None, 5], 2.0) is None and find_knee([], 2.0) is None
 
 
+def test_the_queue_truth_by_hand():
+    ms = 1_000_000
+    # one slot of 40 ms: the second of two arrivals at 0 waits 40 ms; one at 100 ms finds the slot free
+    assert queue_ttft_ms(TIMING, [0, 0, 100 * ms], 7) == pytest.approx([10, 50, 10])
+    two = TIMING.model_copy(update={"max_concurrency": 2})
+    assert queue_ttft_ms(two, [0, 0, 0, 10 * ms], 7) == pytest.approx([10, 10, 50, 40])  # FIFO over 2 slots
+    assert capacity_rps(two, 7) == pytest.approx(50) and capacity_rps(MockTiming(), 7) == math.inf
+
+
 def test_the_mock_cap_gives_a_known_capacity(engine):
     from mm_orch.benchmark.load_runner import run_load
 
