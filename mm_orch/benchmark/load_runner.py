@@ -76,34 +76,66 @@ def build_requests(engine: Engine, settings: Any, prompts: Sequence[Prompt], n: 
 async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequence[bytes],
                          indices: Sequence[int], dues: Sequence[int], cap: int | None,
                          advance=None) -> list[LoadRecord]:
-    """Sends reqs[k] at dues[k] (absolute ns) through client.stream; at most cap in flight."""
-    sem = asyncio.Semaphore(cap) if cap else None
-    freed: deque[int] = deque()  # when each returned permit became free, oldest first
+    """Sends reqs[k] at dues[k] (absolute ns) through client.stream; at most cap in flight.
+
+    Under the cap, due requests wait in order for a slot. A slot is handed over inside the read of the last
+    byte of the request that frees it (client.begin writes the next request there, when the client has
+    it), before that request is decoded: otherwise a burst of completions (a closed loop's wave) sends its
+    successors only after decoding all of them, and the loop runs below its true rate."""
+    loop = asyncio.get_running_loop()
     out: list[LoadRecord] = []
+    waiting: deque[tuple[int, int]] = deque()  # (k, due): due, held by the cap
+    inflight = 0
+    tasks: set[asyncio.Task] = set()
+    all_done = loop.create_future()
+    begin = getattr(client, "begin", None)
 
-    async def one(k: int, due: int, slot: int) -> None:
+    def launch(k: int, due: int, slot: int) -> None:
+        nonlocal inflight
+        inflight += 1
+        freed = False
+
+        def release() -> None:  # once per request, when its exchange is over
+            nonlocal inflight, freed
+            if freed:
+                return
+            freed = True
+            inflight -= 1
+            if waiting:
+                k2, due2 = waiting.popleft()
+                launch(k2, due2, max(due2, now_ns()))  # slot = when the cap let it go
+
+        fut = begin(bodies[k], release) if begin is not None else None
+        task = loop.create_task(one(k, due, slot, fut, release))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def one(k: int, due: int, slot: int, fut, release) -> None:
         try:
-            s = await client.stream(reqs[k], bodies[k])
-        finally:
-            if sem is not None:
-                freed.append(now_ns())
-                sem.release()
-        out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
-        if advance is not None:
-            advance()
+            s = await client.stream(reqs[k], bodies[k], fut, release)
+            out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
+            if advance is not None:
+                advance()
+        except Exception as e:  # a bug, not a failed request (those are records): end the run with it
+            if not all_done.done():
+                all_done.set_exception(e)
+            return
+        if len(out) == len(dues) and not all_done.done():
+            all_done.set_result(None)
 
-    tasks = []
-    for k, due in enumerate(dues):
-        while (delay := due - now_ns()) > 0:  # timers may fire up to a millisecond early: never send early
-            await asyncio.sleep(delay / 1e9)
-        slot = due
-        if sem is not None:
-            await sem.acquire()
-            if freed:  # a permit given back by an earlier request: the cap held this one until then
-                slot = max(due, freed.popleft())
-        tasks.append(asyncio.create_task(one(k, due, slot)))
-    if tasks:
-        await asyncio.gather(*tasks)
+    try:
+        for k, due in enumerate(dues):
+            while (delay := due - now_ns()) > 0:  # timers may fire up to a millisecond early: never send early
+                await asyncio.sleep(delay / 1e9)
+            if cap is None or (inflight < cap and not waiting):
+                launch(k, due, due)
+            else:
+                waiting.append((k, due))
+        if dues:
+            await all_done
+    finally:
+        for t in list(tasks):
+            t.cancel()
     return out
 
 
@@ -151,10 +183,14 @@ def _run_threads(engine, reqs, offsets, cap, warmup, progress) -> tuple[list[Loa
 
     class _Threaded:  # the async dispatcher's client interface over a blocking engine.stream
         @staticmethod
-        async def stream(req, _body):
+        async def stream(req, _body, _fut=None, on_end=None):
             from mm_orch.engines.openai_client import Streamed
 
-            rec = await asyncio.get_running_loop().run_in_executor(pool, engine.stream, req)
+            try:
+                rec = await asyncio.get_running_loop().run_in_executor(pool, engine.stream, req)
+            finally:
+                if on_end is not None:
+                    on_end()
             return Streamed(rec, 0, "engine")
 
     async def go():
