@@ -7,6 +7,9 @@ been read, then one event every tokens_per_event x itl, each holding tokens_per_
 ...). It is written on raw asyncio (no web framework) so that it stays cheap at hundreds of streams, and it
 measures its own lateness (when each event was written vs when it was due): GET /mock/stats returns it,
 POST /mock/reset clears it, so a client's measurement can be corrected for the mock's own delay.
+GET /mock/trace gives when each streamed request was read and its first event written (perf_counter_ns,
+the machine's monotonic clock): on one machine a client can compare them with its own send and arrival
+times (the mock's read delay, the delivery delay of first events).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class Lateness:
     first: list[int] = field(default_factory=list)
     every: list[int] = field(default_factory=list)
     requests: int = 0
+    reads: list[int] = field(default_factory=list)  # when each streamed request was read (perf_counter_ns)
+    first_sent: list[int] = field(default_factory=list)  # when each first event was written
 
     def summary(self) -> dict:
         def dist(x: list[int]) -> dict | None:
@@ -163,6 +168,9 @@ class MockServer:
         t = self.timing
         if path == "/mock/stats":
             return _json_response(200, {"timing": t.model_dump(exclude={"api_key"}), **self.late.summary()})
+        if path == "/mock/trace":  # raw read times: on one machine, comparable with a client's send times
+            return _json_response(200, {"clock": "perf_counter_ns", "reads_ns": self.late.reads,
+                                        "first_sent_ns": self.late.first_sent})
         if path == "/mock/reset" and method == "POST":
             self.late = Lateness()
             return _json_response(200, {"reset": True})
@@ -203,6 +211,7 @@ class MockServer:
     async def stream(self, conn: _Connection, p: _Plan, t_read: int) -> None:
         """Writes the head now; the ticker writes the events when due; returns when the stream is over."""
         self.late.requests += 1
+        self.late.reads.append(t_read)
         conn._write(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
                                 "Cache-Control": "no-cache"}))
         st = _Stream(conn, p, t_read, asyncio.get_running_loop().create_future())
@@ -223,6 +232,7 @@ class MockServer:
         self.late.every.append(sent - due)
         if st.j == 0:
             self.late.first.append(sent - due)
+            self.late.first_sent.append(sent)
         st.j += 1
         if st.j * k < p.n:
             return st.t_read + int((t.ttft_ms + st.j * k * t.itl_ms) * 1e6)
@@ -354,6 +364,9 @@ class MockProcess:
 
     def stats(self) -> dict:
         return self._call("GET", "/mock/stats")
+
+    def trace(self) -> dict:
+        return self._call("GET", "/mock/trace")
 
     def reset(self) -> None:
         self._call("POST", "/mock/reset")

@@ -64,14 +64,31 @@ def main() -> None:
 
             prof = cProfile.Profile()
             prof.enable()
+        import gc
+        import time
+
+        pauses, t_gc = [], [0]
+
+        def on_gc(phase, info):  # the client's garbage-collector pauses during the run
+            if phase == "start":
+                t_gc[0] = time.perf_counter_ns()
+            else:
+                pauses.append((info["generation"], (time.perf_counter_ns() - t_gc[0]) / 1e6, t_gc[0]))
+
+        gc.callbacks.append(on_gc)
         recs, t0, cpu = _run_async_here(e, reqs, [0] * a.n, a.concurrency, 2, NullProgress())
+        gc.callbacks.remove(on_gc)
         if prof:
             prof.disable()
             prof.dump_stats(a.profile)
         mock_cpu = proc_cpu(mock.proc.pid) - m0
         stats = mock.stats()
+        tr = mock.trace()
+        reads = sorted(tr["reads_ns"])[-a.n:]  # the last n: after the warm-up's
+        first_sent = sorted(tr["first_sent_ns"])[-a.n:]
         e.close()
     r = [x.record for x in recs]
+    inside = [x for x in pauses if x[2] >= t0]
     ok = [x for x in r if x.success]
     end = max(x.end_ns for x in r)
     wall = (end - t0) / 1e9
@@ -84,6 +101,12 @@ def main() -> None:
     e2e = [(x.end_ns - x.start_ns) / 1e6 for x in ok]
     last_tok = [(x.end_ns - x.token_times_ns[-1]) / 1e6 for x in ok]
     first_wave_send = (starts[c - 1] - t0) / 1e6
+    # the k-th send against the k-th read (same clock): how long requests waited to be read by the mock
+    read_delay = [(rd - st) / 1e6 for rd, st in zip(reads, starts, strict=False)]
+    # first token: the mock's plan is read + 80 ms; the arrival against that plan
+    firsts = sorted(x.token_times_ns[0] for x in ok)
+    first_vs_plan = [(f - rd) / 1e6 - TIMING.ttft_ms for f, rd in zip(firsts, reads, strict=False)]
+    delivery = [(f - fs) / 1e6 for f, fs in zip(firsts, first_sent, strict=False)]
     out = {
         "n": a.n, "concurrency": c, "completed": len(ok), "wall_s": wall, "throughput_rps": len(ok) / wall,
         "truth_rps": c / (truth / 1e3), "waves": a.n / c,
@@ -93,11 +116,23 @@ def main() -> None:
         "last_token_to_end_ms_median": statistics.median(last_tok),
         "gap_end_to_next_send_ms": {"median": q(gaps, .5), "p90": q(gaps, .9), "p99": q(gaps, .99), "max": max(gaps),
                                     "mean": statistics.mean(gaps)} if gaps else None,
+        "mock_read_delay_ms": {"median": q(read_delay, .5), "p90": q(read_delay, .9), "p99": q(read_delay, .99),
+                               "max": max(read_delay)},
+        "first_token_after_read_plus_ttft_ms": {"median": q(first_vs_plan, .5), "p90": q(first_vs_plan, .9),
+                                                "p99": q(first_vs_plan, .99)},
+        "first_event_write_to_client_read_ms": {"median": q(delivery, .5), "p90": q(delivery, .9),
+                                                 "p99": q(delivery, .99)},
         "first_wave_last_send_after_t0_ms": first_wave_send,
         "last_end_after_last_send_ms": (end - starts[-1]) / 1e6,
         "client_cpu_s": cpu, "client_cores": cpu / wall, "mock_cpu_s": mock_cpu, "mock_cores": mock_cpu / wall,
         "mock_first_event_late_ms": (stats.get("first_event_late") or {}).get("median_ms"),
         "mock_event_late_ms": {k: (stats.get("event_late") or {}).get(k) for k in ("median_ms", "p90_ms", "p99_ms")},
+        "client_gc_in_phase": {"collections": len(inside), "total_ms": sum(x for _, x, _ in inside),
+                               "max_ms": max((x for _, x, _ in inside), default=0.0),
+                               "by_generation": {g: [sum(1 for x in inside if x[0] == g),
+                                                     round(sum(x[1] for x in inside if x[0] == g), 1),
+                                                     round(max((x[1] for x in inside if x[0] == g), default=0), 1)]
+                                                 for g in (0, 1, 2)}},
         "load_avg_before": load0, "load_avg_after": os.getloadavg()[0],
     }
     print(json.dumps(out, indent=1, default=lambda v: round(v, 3)))

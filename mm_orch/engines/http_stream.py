@@ -33,7 +33,10 @@ class StreamedResponse:
     """Raw outcome of one request: status, SSE data payloads with their arrival times, or a plain body."""
 
     status: int = 0
-    events: list[tuple[int, bytes]] = field(default_factory=list)  # (arrival ns, payload after 'data:')
+    # each event's arrival (ns) and its payload after 'data:': two flat lists, no tuple per event (fewer
+    # objects for the garbage collector to track while hundreds of streams are open)
+    times: list[int] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
     body: bytes = b""  # the body when it is not an event stream (errors, non-streamed answers)
     first_byte_ns: int = 0
     start_ns: int = 0  # right before the request's bytes were written (or before connecting)
@@ -149,11 +152,16 @@ class _Protocol(asyncio.Protocol):
         self.reusable = h.get("connection") != "close" and (self.chunked or self.left >= 0)
 
     def _take(self, data: bytes, t: int) -> None:
-        if self.left > 0:
+        if self.left > 0 and not self.chunked:  # a sized body (in a chunked one, left counts the chunk)
             data = data[:self.left]
             self.left -= len(data)
         if not self.is_sse:
             self.res.body += data
+            return
+        if not self.sse and data.startswith(b"data:") and data.find(b"\n") == len(data) - 2 \
+                and data.endswith(b"\n\n"):  # the usual read: exactly one event of one data line
+            self.res.times.append(t)
+            self.res.payloads.append(data[5:-2].strip())
             return
         sse = self.sse + data if self.sse else data
         if b"\n\n" not in sse and b"\r\n\r\n" not in sse:
@@ -162,16 +170,23 @@ class _Protocol(asyncio.Protocol):
         if b"\r" in sse:
             sse = sse.replace(b"\r\n", b"\n")
         *complete, self.sse = sse.split(b"\n\n")
-        append = self.res.events.append
+        times, payloads = self.res.times, self.res.payloads
         for event in complete:
-            if event.startswith(b"data:") and b"\n" not in event:  # the usual event: one data line
-                append((t, event[5:].strip()))
-                continue
             for line in event.split(b"\n"):
                 if line.startswith(b"data:"):
-                    append((t, line[5:].strip()))
+                    times.append(t)
+                    payloads.append(line[5:].strip())
 
     def _unchunk(self, data: bytes, t: int) -> None:
+        if not self.raw and self.left == -1:  # the usual read: exactly one whole chunk
+            eol = data.find(b"\r\n")
+            try:
+                end = eol + 2 + int(data[:eol], 16) if eol > 0 else -1
+            except ValueError:  # chunk extensions: the general path below
+                end = -1
+            if eol + 2 < end and len(data) == end + 2 and data.endswith(b"\r\n"):
+                self._take(data[eol + 2:end], t)
+                return
         buf = self.raw + data if self.raw else data
         i, out = 0, []
         while True:
