@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1280)
     p.add_argument("--profile", help="write a cProfile of the client's measured phase here")
     p.add_argument("--json", help="write the figures here")
+    p.add_argument("--profile-mock", help="run the mock under cProfile, its profile written here")
     a = p.parse_args()
     from mm_orch.benchmark.load_runner import _run_async_here, build_requests
     from mm_orch.benchmark.progress import NullProgress
@@ -49,7 +50,19 @@ def main() -> None:
     from mm_orch.engines.openai_http import OpenAIEngine
 
     truth = expected(TIMING, 64)["e2e_ms"]
-    with MockProcess(TIMING) as mock:
+    mock_cls = MockProcess
+    if a.profile_mock:
+        class Profiled(MockProcess):  # the mock under cProfile; it writes the profile when stopped
+            def __enter__(self):
+                import subprocess
+
+                self.proc = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", a.profile_mock, "-m",
+                                              "mm_orch.mock_server", *self.args()], stdout=subprocess.PIPE, text=True)
+                self.port = int(self.proc.stdout.readline().rsplit(":", 1)[1].split("/")[0])
+                return self
+
+        mock_cls = Profiled
+    with mock_cls(TIMING) as mock:
         e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", tokenizer="tiny-qwen2", api_key_env="")
         e.load()
         s = LoadSettings(request_rate=math.inf, max_concurrency=a.concurrency, num_requests=a.n, input_length=32,

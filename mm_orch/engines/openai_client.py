@@ -2,7 +2,8 @@
 
 Per request: the body is prepared before the clock starts, the start is taken right before the bytes
 go out, every server-sent event is timestamped when its bytes arrive (http_stream.py), and the JSON is
-decoded after the response is over. Token counts come from the server's `usage` when it sends one, else
+decoded after the response is over (fetch, then finish: the load test decodes after its measured phase).
+Token counts come from the server's `usage` when it sends one, else
 from a local tokenizer over the streamed text, else each event counts as one token; the source is kept
 per request. An event that carries several tokens gives each of them the event's arrival time.
 A failed request (HTTP error, bad stream, timeout, refused connection) is a RequestRecord with
@@ -46,6 +47,15 @@ class Streamed:
     record: RequestRecord
     events: int  # content-bearing events
     count_source: CountSource | None  # None for a failed request
+
+
+@dataclass(slots=True)
+class Fetched:
+    """A response as it came in, not decoded yet (AsyncOpenAIClient.fetch -> finish)."""
+
+    rec: RequestRecord  # start and end set
+    req: GenerationRequest
+    res: StreamedResponse
 
 
 def spread_tokens(total: int, weights: list[int]) -> list[int]:
@@ -140,6 +150,11 @@ class AsyncOpenAIClient:
                      on_end: Callable[[], None] | None = None) -> Streamed:
         """One request, start to decoded record. on_end runs once when the exchange is over (inside the read
         of the last byte, or on failure), before any decoding: a closed loop sends its next request there."""
+        return self.finish(await self.fetch(req, data, fut, on_end))
+
+    async def fetch(self, req: GenerationRequest, data: bytes | None = None, fut: asyncio.Future | None = None,
+                    on_end: Callable[[], None] | None = None) -> Streamed | Fetched:
+        """stream() without the decoding: a failed request's Streamed, or the raw response for finish()."""
         data = data if data is not None else self.body(req)
         end = _Once(on_end) if on_end is not None else None
         rec = RequestRecord(start_ns=now_ns())
@@ -153,6 +168,13 @@ class AsyncOpenAIClient:
             if end is not None:
                 end()
         rec.start_ns, rec.end_ns = res.start_ns or rec.start_ns, res.end_ns or now_ns()
+        return Fetched(rec, req, res)
+
+    def finish(self, x: Streamed | Fetched) -> Streamed:
+        """The decoded record of what fetch() returned (JSON, token counts)."""
+        if isinstance(x, Streamed):
+            return x
+        rec, req, res = x.rec, x.req, x.res
         if res.status >= 400 or res.status < 200:
             return self._failed(rec, f"HTTP {res.status}: {res.body[:200].decode(errors='replace')}")
         try:
