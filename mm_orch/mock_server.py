@@ -236,10 +236,11 @@ class MockServer:
         st.j += 1
         if st.j * k < p.n:
             return st.t_read + int((t.ttft_ms + st.j * k * t.itl_ms) * 1e6)
+        tail = _DONE  # usage and the end of the stream: one write, right after the last event's
         if p.usage:
             u = {"prompt_tokens": p.n_in, "completion_tokens": p.n, "total_tokens": p.n_in + p.n}
-            st.conn._write(_chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n"))
-        st.conn._write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            tail = _chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n") + tail
+        st.conn._write(tail)
         return None
 
     async def run(self, host: str, port: int, ready=None) -> None:
@@ -313,6 +314,9 @@ def _event_bytes(chat: bool, first: int, end: int) -> bytes:
 
 def _chunk(payload: bytes) -> bytes:
     return f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
+
+
+_DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
 class MockProcess:
@@ -417,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = asyncio.new_event_loop()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # what start-up imported is never collected again: no long full collections while serving
     task = loop.create_task(MockServer(timing).run(a.host, a.port, ready))
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     loop.add_signal_handler(signal.SIGINT, task.cancel)
