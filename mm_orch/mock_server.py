@@ -9,6 +9,9 @@ measures its own lateness (when each event was written vs when it was due): GET 
 POST /mock/reset clears it, so a client's measurement can be corrected for the mock's own delay.
 --max-concurrency N makes it a server of known capacity: N requests generate at once, later ones wait in
 arrival order (their wait is in their TTFT), so it completes at most N / E2E requests/s (capacity_rps).
+GET /mock/trace gives when each streamed request was read and its first event written (perf_counter_ns,
+the machine's monotonic clock): on one machine a client can compare them with its own send and arrival
+times (the mock's read delay, the delivery delay of first events).
 """
 
 from __future__ import annotations
@@ -69,6 +72,8 @@ class Lateness:
     first: list[int] = field(default_factory=list)
     every: list[int] = field(default_factory=list)
     requests: int = 0
+    reads: list[int] = field(default_factory=list)  # when each streamed request was read (perf_counter_ns)
+    first_sent: list[int] = field(default_factory=list)  # when each first event was written
 
     def summary(self) -> dict:
         def dist(x: list[int]) -> dict | None:
@@ -189,6 +194,9 @@ class MockServer:
         t = self.timing
         if path == "/mock/stats":
             return _json_response(200, {"timing": t.model_dump(exclude={"api_key"}), **self.late.summary()})
+        if path == "/mock/trace":  # raw read times: on one machine, comparable with a client's send times
+            return _json_response(200, {"clock": "perf_counter_ns", "reads_ns": self.late.reads,
+                                        "first_sent_ns": self.late.first_sent})
         if path == "/mock/reset" and method == "POST":
             self.late = Lateness()
             return _json_response(200, {"reset": True})
@@ -234,6 +242,7 @@ class MockServer:
         """Writes the head now; the ticker writes the events when due; returns when the stream is over.
         With max_concurrency, the events' plan starts when the request gets a slot (its wait is in its TTFT)."""
         self.late.requests += 1
+        self.late.reads.append(t_read)
         conn._write(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
                                 "Cache-Control": "no-cache"}))
         t_start = await self._slot() if self.timing.max_concurrency is not None else t_read
@@ -258,13 +267,15 @@ class MockServer:
         self.late.every.append(sent - due)
         if st.j == 0:
             self.late.first.append(sent - due)
+            self.late.first_sent.append(sent)
         st.j += 1
         if st.j * k < p.n:
             return st.t_read + int((t.ttft_ms + st.j * k * t.itl_ms) * 1e6)
+        tail = _DONE  # usage and the end of the stream: one write, right after the last event's
         if p.usage:
             u = {"prompt_tokens": p.n_in, "completion_tokens": p.n, "total_tokens": p.n_in + p.n}
-            st.conn._write(_chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n"))
-        st.conn._write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            tail = _chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n") + tail
+        st.conn._write(tail)
         return None
 
     async def run(self, host: str, port: int, ready=None) -> None:
@@ -340,6 +351,9 @@ def _chunk(payload: bytes) -> bytes:
     return f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
 
 
+_DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+
+
 class MockProcess:
     """Context manager: the mock in its own process (its timing unaffected by the caller's GIL), on a free
     loopback port. .base_url, .stats() and .reset() talk to it."""
@@ -390,6 +404,9 @@ class MockProcess:
 
     def stats(self) -> dict:
         return self._call("GET", "/mock/stats")
+
+    def trace(self) -> dict:
+        return self._call("GET", "/mock/trace")
 
     def reset(self) -> None:
         self._call("POST", "/mock/reset")
@@ -442,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         loop = uvloop.new_event_loop()
     except ImportError:
         loop = asyncio.new_event_loop()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # what start-up imported is never collected again: no long full collections while serving
     task = loop.create_task(MockServer(timing).run(a.host, a.port, ready))
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     loop.add_signal_handler(signal.SIGINT, task.cancel)

@@ -190,7 +190,7 @@ def main() -> None:
     from mm_orch.models import ensure_local_model
 
     tokenizer = str(ensure_local_model("tiny-qwen2"))
-    rates = [float(x) for x in a.rates.split(",")]
+    rates = [float(x) for x in a.rates.split(",") if x.strip()]  # "" = closed loop only
     rounds = []
     with MockProcess(TIMING) as mock:
         for i in range(a.repeats):

@@ -25,6 +25,7 @@ def _worker(conn, settings_json: str, tokenizer: str | None, user_models: dict, 
         connections_needed,
         cpu_seconds,
         dispatch_async,
+        frozen_heap,
         run_loop,
     )
     from mm_orch.engines.openai_client import AsyncOpenAIClient, ClientSettings
@@ -37,11 +38,12 @@ def _worker(conn, settings_json: str, tokenizer: str | None, user_models: dict, 
         try:
             bodies = [client.body(r) for r in reqs]
             await _warmup_async(client, reqs, warmup, connections_needed(offsets, cap))
-            conn.send("ready")
-            t0 = conn.recv()  # blocks this loop, which has nothing else to do yet
-            c0 = cpu_seconds()
-            recs = await dispatch_async(client, reqs, bodies, indices, [t0 + o for o in offsets], cap)
-            return recs, cpu_seconds() - c0
+            with frozen_heap():
+                conn.send("ready")
+                t0 = conn.recv()  # blocks this loop, which has nothing else to do yet
+                c0 = cpu_seconds()
+                recs = await dispatch_async(client, reqs, bodies, indices, [t0 + o for o in offsets], cap)
+                return recs, cpu_seconds() - c0
         finally:
             client.close()
 
