@@ -23,6 +23,7 @@ def test_benchmark_writes_report_and_passes_targets(quick_config_path, tmp_path)
     phases = [line for line in r.stderr.splitlines() if line.startswith("mm_orch: ")]
     assert [p.split(":")[1].strip() for p in phases][:3] == ["loading tiny-qwen2 (hf)", "memory", "latency"]
     assert all(p.split(": ")[-1].split(" s")[0].replace(".", "").isdigit() for p in phases[:3])
+    assert phases[-1].startswith("mm_orch: report: ")  # writing and plotting are not in the last test's time
     assert "\x1b[" not in r.stderr and "━" not in r.stderr
     data = json.loads(reports[0].read_text())
     assert data["validation"]["passed"] and data["latency"]["ttft_ms"] > 0 and data["schema_version"] == 2

@@ -165,8 +165,9 @@ def finish(cfg: Config, opts: SessionOptions, report: Report, baseline: Report |
 
 def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = None) -> SessionResult:
     baseline = preflight(cfg, opts)
+    progress = progress or NullProgress()
     try:
-        report = measure(cfg, opts, progress or NullProgress())
+        report = measure(cfg, opts, progress)
     except BenchmarkInterrupted as e:  # Ctrl-C: keep what finished, atomically, marked incomplete
         if e.report is not None:
             from mm_orch.benchmark.reporter import BenchmarkReporter
@@ -175,4 +176,5 @@ def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = N
             reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
             e.path = reporter.write(e.report, cfg.benchmark.report.format)
         raise
+    progress.phase("report: JSON, Markdown, plots, gate", None)  # so the last test's time stops here
     return finish(cfg, opts, report, baseline)
