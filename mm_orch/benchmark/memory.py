@@ -66,6 +66,8 @@ class MemoryBenchmark:
         prepare() (imports, model folder) runs first and is reported apart as libraries_gb: importing
         Transformers alone grows RSS by ~150 MiB, which would otherwise swamp a small model's weights.
         """
+        import gc
+
         import torch  # noqa: F401  - imported before the 'before' reading so library code is not counted
 
         from mm_orch.monitor import memory
@@ -77,6 +79,9 @@ class MemoryBenchmark:
             start = _reading(memory.snapshot(device), device)[0]
             prepare()
         self._gc()
+        # Torch and Transformers, just imported, live as long as the process: every later collection (one
+        # before each memory reading) skips them instead of walking a few million objects again.
+        gc.freeze()
         before, source = _reading(memory.snapshot(device), device)
         libraries = None if start is None else before - start
         info = load()

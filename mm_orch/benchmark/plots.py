@@ -87,10 +87,16 @@ def _throughput(report: Report) -> Any:
     return fig
 
 
+def _serving_points(report: Report) -> list:
+    """One closed-loop client is the single-request phase: it starts the curve at level 1."""
+    pts = [*_points(report, "single"), *(p for p in _points(report, "concurrent") if p.level != 1)]
+    return sorted(pts, key=lambda p: p.level)
+
+
 def _latency_vs_throughput(report: Report) -> Any:
     """Median and p90 E2E latency against requests/s, one point per concurrency level (the serving curve)."""
     plt = _pyplot()
-    pts = _points(report, "concurrent")
+    pts = _serving_points(report)
     fig, ax = plt.subplots(figsize=(7, 3.6))
     x = [p.requests_per_second for p in pts]
     for stat, style in (("median", "-o"), ("p90", "--s")):
@@ -188,7 +194,7 @@ def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
     if report.throughput and report.throughput.points:
         if _points(report, "concurrent") or _points(report, "batch"):
             figures["throughput"] = lambda: _throughput(report)
-        if len(_points(report, "concurrent")) > 1:
+        if len(_serving_points(report)) > 1:
             figures["latency_vs_throughput"] = lambda: _latency_vs_throughput(report)
     if report.memory and memory_bars(report.memory):
         figures["memory"] = lambda: _memory(report.memory)
