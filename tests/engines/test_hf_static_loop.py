@@ -31,10 +31,12 @@ def test_static_loop_is_reported_and_generate_stays_default_on_cpu(static_engine
 
 
 def test_cpu_threads_are_chosen_on_the_first_request_and_reported(hf_engine):
+    hf_engine.threads_before_test = torch.get_num_threads()
     hf_engine.stream(GenerationRequest(prompt="Hi", max_new_tokens=2))
     chosen = hf_engine.stats()["cpu_threads"]
     probes = {int(n): ms for n, ms in chosen["probe_ms"].items()}
-    assert chosen["setting"] == "auto" and chosen["threads"] == torch.get_num_threads()
+    assert chosen["setting"] == "auto" and chosen["threads"] in probes
+    assert torch.get_num_threads() == hf_engine.threads_before_test  # given back between calls
     assert all(ms > 0 for ms in probes.values())
     if len(probes) == 2:  # both timed: the faster one was kept
         assert chosen["threads"] == min(probes, key=probes.get)
