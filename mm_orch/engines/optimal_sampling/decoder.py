@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mm_orch.engines.optimal_sampling import qwen2
+from mm_orch.engines.optimal_sampling import decode_attention, qwen2
 from mm_orch.engines.optimal_sampling.head import StepParams, make_head
 from mm_orch.engines.optimal_sampling.sampling import token_keys
 from mm_orch.engines.optimal_sampling.split import alloc_split, capture_on, on_device, synchronize
@@ -39,6 +39,7 @@ from mm_orch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 BUCKET = 256  # decode attention reads the cache up to prompt + a multiple of this many slots
+ATTENTION = ("auto", "matmul", "sdpa", "triton")
 PROMPT_ROUND = 16  # prompts are left-padded to a multiple of this, so graphs are reused across batches
 
 
@@ -64,7 +65,7 @@ class DualDecoder:
     def __init__(self, teacher: qwen2.Qwen2Weights, theta: qwen2.Qwen2Weights | None, vocab: int, pad_id: int,
                  eos_ids: list[int], device: str, use_graphs: bool = True, compile_head: bool = True,
                  compile_layers: bool = True, overlap_models: bool = True, theta_device: str | None = None,
-                 attention: str = "matmul") -> None:
+                 attention: str = "auto") -> None:
         self.teacher, self.theta = teacher, theta
         self.vocab, self.pad_id, self.eos_ids = vocab, pad_id, eos_ids
         self.device = device
@@ -77,9 +78,11 @@ class DualDecoder:
         if self.compile_head or compile_layers:
             # one code object serves every batch size, mode and model shape: allow that many variants
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-        attend = {"matmul": qwen2.attention, "sdpa": qwen2.attention_sdpa}[attention]
-        self.kernels = (qwen2.DecodeKernels.compiled(attend) if compile_layers and self.use_graphs
-                        else qwen2.DecodeKernels(attend=attend))
+        self.attention = resolve_attention(attention, device)
+        attend = qwen2.attention_sdpa if self.attention == "sdpa" else qwen2.attention
+        cached = decode_attention.attend_cache if self.attention == "triton" else None
+        self.kernels = (qwen2.DecodeKernels.compiled(attend, cached) if compile_layers and self.use_graphs
+                        else qwen2.DecodeKernels(attend=attend, attend_cache=cached))
         self.keys = token_keys(vocab, device)
         self.eos = torch.tensor(eos_ids or [-1], device=device)
         self._run: RunState | None = None
@@ -338,6 +341,19 @@ class DualDecoder:
         return DecodeResult(tokens, host(r.alpha), host(r.logq), host(r.logp_theta), host(r.logp_teacher),
                             host(r.stats) if r.stats is not None else None, lengths, start, first, end, points,
                             capture_s)
+
+
+def resolve_attention(name: str, device: str) -> str:
+    """auto: the Triton decode kernel on CUDA (where Triton is installed), else matmul + softmax + matmul."""
+    if name not in ATTENTION:
+        raise ConfigError(f"unknown decode attention '{name}' (choose from {', '.join(ATTENTION)})")
+    cuda = device.startswith("cuda")
+    if name == "auto":
+        return "triton" if cuda and decode_attention.available() else "matmul"
+    if name == "triton" and not (decode_attention.available() and (cuda or decode_attention.interpreted())):
+        raise ConfigError("attention 'triton' needs a CUDA device and the triton package "
+                          "(use 'matmul' or 'sdpa')")
+    return name
 
 
 def _rounded_len(seqs: list[list[int]]) -> int:

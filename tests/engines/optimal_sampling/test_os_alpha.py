@@ -137,3 +137,13 @@ def test_kl_symmetry_on_nearly_disjoint_models_stays_finite_and_exact():
     ref = np.array([_root64(lambda x, i=i: _kl_gap64(lp[i], lr[i], x)) for i in range(2)])
     assert torch.isfinite(a).all()
     assert np.abs(a.numpy() - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("method", ["kl_symmetry", "ess_balance"])
+def test_several_bisection_steps_per_pass_give_the_bisection_answer(pair, method):
+    """bits=4 (the CUDA default: 16-way sections) tests the same dyadic points as plain bisection."""
+    lp, lr = (torch.tensor(x, dtype=torch.float32) for x in pair)
+    for iterations in (20, 14, 3):
+        plain = solve_alpha(lp, lr, method, iterations, bits=1)
+        for bits in (2, 3, 4):
+            assert torch.equal(solve_alpha(lp, lr, method, iterations, bits=bits), plain), (iterations, bits)

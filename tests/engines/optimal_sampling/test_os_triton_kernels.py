@@ -1,0 +1,60 @@
+"""The Triton kernels (decode attention, kl_symmetry's gap) against their PyTorch paths: on CPU through
+Triton's interpreter (a child process, see kernel_check.py), on CUDA directly (-m gpu)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mm_orch.engines.optimal_sampling import OptimalSamplingV1
+from mm_orch.engines.optimal_sampling.decoder import resolve_attention
+from mm_orch.errors import ConfigError
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="needs the triton package (its CPU interpreter)")
+def test_kernels_equal_pytorch_paths_in_triton_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    script = Path(__file__).with_name("kernel_check.py")
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(res["kernel_errors"]) == 3 and max(res["kernel_errors"]) < 1e-5, res
+    # the same bisection: at most one final bracket (2**-20) apart where a sum's rounding flips a sign
+    assert len(res["bisection_gaps"]) == 2 and max(res["bisection_gaps"]) <= 2**-20, res
+    assert res["attention"] == "triton" and res["same_tokens"], res
+    assert res["max_logq_diff"] < 1e-4, res
+
+
+def test_attention_choice_is_checked():
+    assert resolve_attention("auto", "cpu") == "matmul"
+    assert resolve_attention("sdpa", "cpu") == "sdpa"
+    with pytest.raises(ConfigError, match="unknown decode attention 'flash'"):
+        resolve_attention("flash", "cpu")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        with pytest.raises(ConfigError, match="attention 'triton' needs a CUDA device"):
+            resolve_attention("triton", "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_triton_attention_matches_matmul_on_cuda():
+    kw = dict(prompts=["Problem: 12 + 30. Answer: 42. Explain the steps:", "Say hello"],
+              theta_prompts=["Problem: 12 + 30. Explain:", "Hello there"], max_tokens=300, temperature=0.9,
+              seed=3, stop_at_eos=False, return_token_records=True)
+    runs = {att: OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cuda", dtype="float32",
+                                   attention=att) for att in ("auto", "matmul")}
+    assert runs["auto"].decoder.attention == "triton"
+    a, b = (r.generate(**kw) for r in runs.values())
+    assert a.generated_ids == b.generated_ids
+    diff = max(abs(x - y) for ra, rb in zip(a.token_records, b.token_records, strict=True)
+               for x, y in zip(ra["logq"], rb["logq"], strict=True))
+    assert diff < 1e-3
