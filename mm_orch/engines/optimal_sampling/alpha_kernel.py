@@ -22,14 +22,14 @@ if triton is not None:
     import triton.language as tl
 
     @triton.jit
-    def _gap_partial_kernel(lp_ptr, g_ptr, lo_ptr, mp_ptr, mr_ptr, hd_ptr, num_ptr, den_ptr, width, vocab,
-                            stride_row, chunks, K: tl.constexpr, K_PAD: tl.constexpr, CH: tl.constexpr,
-                            BV: tl.constexpr):
+    def _gap_partial_kernel(lp_ptr, g_ptr, lo_ptr, mp_ptr, mr_ptr, hd_ptr, num_ptr, den_ptr, vocab,
+                            stride_row, chunks, WIDTH: tl.constexpr, K: tl.constexpr, K_PAD: tl.constexpr,
+                            CH: tl.constexpr, BV: tl.constexpr):
         """Partial sums of e and e * g over one slice of one row, at the K points lo + width * (1..K)."""
         row = tl.program_id(0)
         part = tl.program_id(1)
         kk = tl.arange(0, K_PAD)
-        a = tl.load(lo_ptr + row) + width * (kk + 1).to(tl.float32)
+        a = tl.load(lo_ptr + row) + WIDTH * (kk + 1).to(tl.float32)
         # the shift of alpha._kl_shift: keeps every exponent finite without a max inside the loop
         c = (1.0 - a) * tl.load(mp_ptr + row) + a * tl.load(mr_ptr + row) - tl.load(hd_ptr + row)
         num = tl.zeros([K_PAD], tl.float32)
@@ -47,8 +47,8 @@ if triton is not None:
         tl.store(den_ptr + out, den)
 
     @triton.jit
-    def _advance_kernel(num_ptr, den_ptr, lo_ptr, width, chunks, K: tl.constexpr, K_PAD: tl.constexpr,
-                        C_PAD: tl.constexpr):
+    def _advance_kernel(num_ptr, den_ptr, lo_ptr, chunks, WIDTH: tl.constexpr, K: tl.constexpr,
+                        K_PAD: tl.constexpr, C_PAD: tl.constexpr):
         """f at each point from the partial sums; lo moves right by one width per point with f <= 0."""
         row = tl.program_id(0)
         ch = tl.arange(0, C_PAD)
@@ -58,7 +58,7 @@ if triton is not None:
         num = tl.sum(tl.load(num_ptr + idx, mask=m, other=0.0), 0)
         den = tl.sum(tl.load(den_ptr + idx, mask=m, other=0.0), 0)
         below = tl.sum(((num / den <= 0) & (kk < K)).to(tl.int32), 0)
-        tl.store(lo_ptr + row, tl.load(lo_ptr + row) + width * below.to(tl.float32))
+        tl.store(lo_ptr + row, tl.load(lo_ptr + row) + WIDTH * below.to(tl.float32))
 
 
 def bisect_kl(lp_m: Tensor, g: Tensor, shift: tuple[Tensor, Tensor, Tensor], iterations: int, bits: int) -> Tensor:
@@ -75,9 +75,10 @@ def bisect_kl(lp_m: Tensor, g: Tensor, shift: tuple[Tensor, Tensor, Tensor], ite
     while done < iterations:
         k = min(bits, iterations - done)
         width /= 2**k
-        _gap_partial_kernel[(b, chunks)](lp_m, g, lo, mp, mr, half_d, num, den, width, vocab, lp_m.stride(0),
-                                         chunks, K=2**k - 1, K_PAD=k_pad, CH=CHUNK, BV=BLOCK_V)
-        _advance_kernel[(b,)](num, den, lo, width, chunks, K=2**k - 1, K_PAD=k_pad,
+        # WIDTH a compile-time constant: float32 arithmetic (a compiled caller passes floats as float64)
+        _gap_partial_kernel[(b, chunks)](lp_m, g, lo, mp, mr, half_d, num, den, vocab, lp_m.stride(0),
+                                         chunks, WIDTH=width, K=2**k - 1, K_PAD=k_pad, CH=CHUNK, BV=BLOCK_V)
+        _advance_kernel[(b,)](num, den, lo, chunks, WIDTH=width, K=2**k - 1, K_PAD=k_pad,
                               C_PAD=triton.next_power_of_2(chunks))
         done += k
     return lo + 0.5 * width
