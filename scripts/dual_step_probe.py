@@ -126,6 +126,26 @@ def probe_alpha(b: int, vocab: int) -> dict:
         ref = a if ref is None else ref
         out[f"alpha_solve_bits{bits}_ms"] = time_graph(lambda fn=fn: fn(lp, lr))
         out[f"alpha_solve_bits{bits}_max_diff_vs_bits1"] = (a - ref).abs().max().item()
+    # the Triton bisection alone (a CUDA graph of its kernels) per launch shape: slots per program,
+    # slots per inner step, warps
+    from mm_orch.engines.optimal_sampling import alpha, alpha_kernel
+
+    mask, lp_m, gg = alpha._prepare(lp, lr)
+    shift = alpha._kl_shift(lp_m, gg, mask)
+    saved = alpha_kernel.CHUNK, alpha_kernel.BLOCK_V, alpha_kernel.NUM_WARPS
+    for chunk, bv, warps in ((4096, 512, 4), (8192, 1024, 4), (8192, 1024, 8), (16384, 1024, 8), (4096, 1024, 8),
+                             (2048, 512, 4), (8192, 512, 4), (16384, 2048, 8)):
+        alpha_kernel.CHUNK, alpha_kernel.BLOCK_V, alpha_kernel.NUM_WARPS = chunk, bv, warps
+        for bits in (2, 3):
+            out[f"bisect_kernel_c{chunk}_bv{bv}_w{warps}_bits{bits}_ms"] = time_graph(
+                lambda bits=bits: alpha_kernel.bisect_kl(lp_m, gg, shift, 20, bits))
+    alpha_kernel.CHUNK, alpha_kernel.BLOCK_V, alpha_kernel.NUM_WARPS = saved
+
+    def prepare_and_shift() -> None:
+        m, x, y = alpha._prepare(lp, lr)
+        alpha._kl_shift(x, y, m)
+
+    out["prepare_and_shift_ms"] = time_graph(prepare_and_shift)
     print(out, flush=True)
     return out
 

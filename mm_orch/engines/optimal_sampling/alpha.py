@@ -18,7 +18,7 @@ ALPHA_METHODS = ("fixed", "kl_symmetry", "ess_balance", "entropy")
 STAT_NAMES = ("kl_star", "kl_q_theta", "kl_q_teacher", "kl_theta_teacher", "kl_teacher_theta",
               "entropy_theta", "entropy_teacher", "ess_theta", "ess_teacher")
 NEG_INF = float("-inf")
-GPU_BITS = 3  # bisection steps per pass over the vocabulary on CUDA (see solve_alpha)
+GPU_BITS = 2  # bisection steps per pass over the vocabulary on CUDA (see solve_alpha)
 
 
 def check_alpha_args(method: str, fixed_alpha: float, iterations: int) -> None:

@@ -15,8 +15,9 @@ from torch import Tensor
 
 from mm_orch.engines.optimal_sampling.decode_attention import triton
 
-BLOCK_V = 512
-CHUNK = 4096  # vocabulary slots per program: 38 programs per row at Qwen's vocabulary
+BLOCK_V = 1024
+CHUNK = 8192  # vocabulary slots per program: 19 programs per row at Qwen's vocabulary
+NUM_WARPS = 4
 
 if triton is not None:
     import triton.language as tl
@@ -77,7 +78,8 @@ def bisect_kl(lp_m: Tensor, g: Tensor, shift: tuple[Tensor, Tensor, Tensor], ite
         width /= 2**k
         # WIDTH a compile-time constant: float32 arithmetic (a compiled caller passes floats as float64)
         _gap_partial_kernel[(b, chunks)](lp_m, g, lo, mp, mr, half_d, num, den, vocab, lp_m.stride(0),
-                                         chunks, WIDTH=width, K=2**k - 1, K_PAD=k_pad, CH=CHUNK, BV=BLOCK_V)
+                                         chunks, WIDTH=width, K=2**k - 1, K_PAD=k_pad, CH=CHUNK, BV=BLOCK_V,
+                                         num_warps=NUM_WARPS)
         _advance_kernel[(b,)](num, den, lo, chunks, WIDTH=width, K=2**k - 1, K_PAD=k_pad,
                               C_PAD=triton.next_power_of_2(chunks))
         done += k
