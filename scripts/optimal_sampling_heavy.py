@@ -170,9 +170,11 @@ def write_report(args, info: dict, s: OptimalSamplingV1, load_s: float, profile:
               "profile_ms_per_step": profile, "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2))
+    # appended, not with_suffix: a stem like "heavy_3b+1.5b" has a dot of its own
+    base = str(out.with_suffix("")) if out.suffix in (".json", ".md") else str(out)
+    Path(base + ".json").write_text(json.dumps(report, indent=2))
     ok = [r for r in rows if "error" not in r]
-    out.with_suffix(".md").write_text(markdown(ok, info, args, profile))
+    Path(base + ".md").write_text(markdown(ok, info, args, profile))
 
 
 def main() -> None:
