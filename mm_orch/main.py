@@ -204,5 +204,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def exit_now(code: int) -> None:
+    """Exit without the interpreter's teardown: freeing torch's and Transformers' modules takes ~2 s on a
+    2-core machine (0.08 s this way). By now every report is written (atomically) and every engine closed;
+    only the streams are left to flush."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def cli() -> None:
+    """The `mm-orch` command: main(), then a fast exit."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

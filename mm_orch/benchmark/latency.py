@@ -48,13 +48,19 @@ class LatencyBenchmark:
         self.progress = progress or NullProgress()
         self.sampling = sampling or {}  # GenerationSettings.request_kwargs(); {} = greedy
 
-    def run(self, engine: Engine, prompts: Sequence[Prompt], output_length: int = 100) -> LatencyResult:
-        """Each prompt test_runs times (after warmup_runs uncounted runs of the first prompt)."""
+    def run(self, engine: Engine, prompts: Sequence[Prompt], output_length: int = 100,
+            warm_engine: bool = False) -> LatencyResult:
+        """Each prompt test_runs times (after warmup_runs uncounted runs of the first prompt).
+
+        warm_engine: the engine has already decoded this session, so a warm-up only needs to meet the
+        new prompt length once (one output token) rather than decode again.
+        """
         if not prompts:
             raise ConfigError("LatencyBenchmark.run needs at least one prompt")
         requests = [make_request(p, output_length, self.ignore_eos, **self.sampling) for p in prompts]
-        warmup = make_request(prompts[0], min(output_length, self.warmup_tokens or output_length), self.ignore_eos,
-                              **self.sampling)
+        # warmup_tokens None asks for full-length warm-ups (a compiled static cache meets its shapes there)
+        tokens = 1 if warm_engine and self.warmup_tokens else min(output_length, self.warmup_tokens or output_length)
+        warmup = make_request(prompts[0], tokens, self.ignore_eos, **self.sampling)
         for _ in range(self.warmup_runs):
             engine.stream(warmup)
             self.progress.advance()

@@ -69,7 +69,8 @@ def _scenario_rows(report: Report) -> list[list[Any]]:
 
 def _throughput_rows(report: Report) -> list[list[Any]]:
     thr = report.throughput
-    return [[p.mode + (" (serialized)" if p.serialized else ""), p.level, p.requests_per_second,
+    return [[p.mode + (" (serialized)" if p.serialized else "") + (" (latency's requests)" if p.source else ""),
+             p.level, p.requests_per_second,
              p.output_tokens_per_second, p.total_tokens_per_second, p.batch_efficiency,
              p.metrics.ttft_ms.median if p.metrics.ttft_ms else None,
              p.metrics.e2e_latency_ms.median if p.metrics.e2e_latency_ms else None]

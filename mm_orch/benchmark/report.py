@@ -85,7 +85,8 @@ def throughput_section(results: list[ThroughputResult]) -> ThroughputSection | N
         mode=r.mode, level=r.level, requests_per_second=r.requests_per_second,
         output_tokens_per_second=r.tokens_per_second, total_tokens_per_second=r.total_tokens_per_second,
         batch_efficiency=batch_efficiency(r.tokens_per_second, r.level, batch1) if r.mode == "batch" else None,
-        serialized=r.serialized, tokens_per_request=r.tokens_per_request, metrics=r.metrics, goodput=r.goodput)
+        serialized=r.serialized, source=r.source, tokens_per_request=r.tokens_per_request, metrics=r.metrics,
+        goodput=r.goodput)
         for r in results]
     return ThroughputSection(points=points, tokens_per_request=results[0].tokens_per_request)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mm_orch.benchmark.fit import check_loaded
-from mm_orch.benchmark.latency import LatencyBenchmark
+from mm_orch.benchmark.latency import LatencyBenchmark, LatencyResult
 from mm_orch.benchmark.load import LoadResult
 from mm_orch.benchmark.memory import MemoryBenchmark
 from mm_orch.benchmark.progress import NullProgress, Progress
@@ -46,15 +46,17 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LatencySection | None:
+def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress
+                 ) -> tuple[LatencySection, LatencyResult]:
+    """The section, and the headline result (the throughput test may reuse its requests)."""
     s = cfg.benchmark.latency
     bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
                              sampling=cfg.benchmark.generation.request_kwargs(), warmup_tokens=s.warmup_tokens)
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
     progress.phase("latency", bench.steps(len(prompts)) + len(scenarios) * bench.steps(1))
     headline = bench.run(engine, prompts, s.output_length)
-    results = [(sc, bench.run(engine, sc.prompts, sc.output_length)) for sc in scenarios]
-    return latency_section(headline, results)
+    results = [(sc, bench.run(engine, sc.prompts, sc.output_length, warm_engine=True)) for sc in scenarios]
+    return latency_section(headline, results), headline
 
 
 REMOTE_MEMORY = "the model's memory is held by the server process; this client cannot see it"
@@ -78,8 +80,16 @@ def _run_memory(engine: Engine, cfg: Config, info: ModelInfo, load, progress: Pr
     return section
 
 
-def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress
-                    ) -> ThroughputSection | None:
+def _single_is_latency_headline(cfg: Config, headline: LatencyResult | None) -> bool:
+    """The single-request phase would repeat the latency headline's work: same prompts, output length and
+    sampling, one request at a time (goodput needs per-request SLO checks, so an SLO runs it anyway)."""
+    s, lat = cfg.benchmark.throughput, cfg.benchmark.latency
+    return (headline is not None and headline.metrics.completed >= s.min_requests and not s.input_length
+            and s.tokens_per_request == lat.output_length and cfg.studies.slo is None)
+
+
+def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: Progress,
+                    headline: LatencyResult | None = None) -> ThroughputSection | None:
     s = cfg.benchmark.throughput
     bench = ThroughputBenchmark(s.duration_seconds, s.tokens_per_request, s.min_requests,
                                 cfg.benchmark.latency.ignore_eos, progress, slo=cfg.studies.slo,
@@ -87,9 +97,11 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     if s.input_length:  # the lengths the config asks for, not the text prompts
         vocab = engine.vocab_token_ids()
         prompts = [synthetic_prompt_ids(vocab, s.input_length, cfg.engine.seed + i) for i in range(8)]
-    results = []
-    progress.phase("throughput: single", None)
-    results.append(bench.measure_single_request(engine, prompts))
+    if _single_is_latency_headline(cfg, headline):
+        results = [bench.single_from_latency(headline.metrics)]
+    else:
+        progress.phase("throughput: single", None)
+        results = [bench.measure_single_request(engine, prompts)]
     for n in s.concurrent_requests:
         progress.phase(f"throughput: {n} concurrent", None)
         results.append(bench.measure_concurrent(engine, prompts, n))
@@ -155,6 +167,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         engine = engine_class(engine_name).from_config(model_name, cfg)
     load_before = load_sample()
     sections: dict[str, Any] = dict.fromkeys(ALL_TEST_TYPES + STUDY_TESTS)
+    headline: LatencyResult | None = None
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
@@ -164,10 +177,10 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
             log.info("test memory finished")
         if "latency" in tests:
-            sections["latency"] = _run_latency(engine, cfg, prompts, progress)
+            sections["latency"], headline = _run_latency(engine, cfg, prompts, progress)
             log.info("test latency finished")
         if "throughput" in tests:
-            sections["throughput"] = _run_throughput(engine, cfg, prompts, progress)
+            sections["throughput"] = _run_throughput(engine, cfg, prompts, progress, headline)
         if "load" in tests and cfg.benchmark.load.saturation:  # issue 12: --request-rate sweep
             sections["load"], sections["saturation"] = _run_saturation(engine, cfg, prompts, progress)
         elif "load" in tests:

@@ -187,6 +187,10 @@ class ThroughputPoint(Section):
     total_tokens_per_second: float | None = Field(description="(Input + output tokens) / wall time.")
     batch_efficiency: float | None = Field(None, description="batch: tokens/s at N / (N x tokens/s at batch 1).")
     serialized: bool = Field(False, description="The engine ran the clients' requests one at a time.")
+    source: Literal["latency"] | None = Field(
+        None, description="Set when the phase was not run for itself: 'latency' = the single-request figures "
+        "are the latency test's headline requests (the same prompts, output length and sampling, one at a "
+        "time), not measured a second time.")
     tokens_per_request: int = Field(description="Output tokens of each request.")
     metrics: MetricsSummary = Field(description="Every metric of the phase's requests.")
     goodput: GoodputResult | None = Field(None, description="Requests of the phase that met every SLO "

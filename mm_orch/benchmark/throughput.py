@@ -26,6 +26,7 @@ class ThroughputResult(BaseModel):
     requests_per_second: float | None
     tokens_per_request: int
     serialized: bool = False  # the engine ran concurrent requests one at a time
+    source: str | None = None  # "latency": the latency test's headline requests, not measured again
     metrics: MetricsSummary
     goodput: GoodputResult | None = None  # requests meeting every SLO, when SLOs are given
 
@@ -66,6 +67,14 @@ class ThroughputBenchmark:
 
     def _until_done(self, t0: int, n_done: int) -> bool:
         return (now_ns() - t0) / 1e9 >= self.duration_s and n_done >= self.min_requests
+
+    def single_from_latency(self, m: MetricsSummary) -> ThroughputResult:
+        """The single-request point from the latency test's headline: the same requests (prompts, output
+        length, sampling), one at a time, back to back, so running them again would measure the same thing."""
+        return ThroughputResult(mode="single", level=1, tokens_per_second=m.output_tokens_per_second,
+                                total_tokens_per_second=m.total_tokens_per_second,
+                                requests_per_second=m.requests_per_second, tokens_per_request=self.tokens,
+                                source="latency", metrics=m)
 
     def measure_single_request(self, engine: Engine, prompts: Sequence[Prompt]) -> ThroughputResult:
         """One request at a time, back to back, for duration_seconds."""

@@ -189,6 +189,8 @@ class HFEngine(Engine):
             threads, probes = self.threads_chosen
             out["cpu_threads"] = {"threads": threads, "setting": self.cpu_threads,
                                   "probe_ms": {str(n): round(t * 1e3, 3) for n, t in probes.items()} or None}
+            if self.cpu_threads == "auto" and not probes:
+                out["cpu_threads"]["note"] = "machine busy at the first request: one thread, no probe"
         return out
 
     def _compile_warmup(self) -> float:

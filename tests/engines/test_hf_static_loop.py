@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mm_orch.engines import GenerationRequest
+from mm_orch.engines.cpu_threads import CLEAR_WIN
 from mm_orch.engines.hf import HFEngine
 from mm_orch.engines.hf_graphs import Sampling, StaticDecoder
 
@@ -34,12 +35,16 @@ def test_cpu_threads_are_chosen_on_the_first_request_and_reported(hf_engine):
     hf_engine.threads_before_test = torch.get_num_threads()
     hf_engine.stream(GenerationRequest(prompt="Hi", max_new_tokens=2))
     chosen = hf_engine.stats()["cpu_threads"]
-    probes = {int(n): ms for n, ms in chosen["probe_ms"].items()}
-    assert chosen["setting"] == "auto" and chosen["threads"] in probes
+    assert chosen["setting"] == "auto"
     assert torch.get_num_threads() == hf_engine.threads_before_test  # given back between calls
-    assert all(ms > 0 for ms in probes.values())
-    if len(probes) == 2:  # both timed: the faster one was kept
-        assert chosen["threads"] == min(probes, key=probes.get)
+    if chosen["probe_ms"] is None:  # a busy machine: one thread without a probe, and the report says so
+        assert chosen["threads"] == 1 and "busy" in chosen["note"]
+        return
+    probes = {int(n): ms for n, ms in chosen["probe_ms"].items()}
+    assert chosen["threads"] in probes and all(ms > 0 for ms in probes.values())
+    if len(probes) == 2:  # both timed: all cores only when clearly faster
+        every = max(probes)
+        assert chosen["threads"] == (every if probes[every] <= CLEAR_WIN * probes[1] else 1)
 
 
 def test_greedy_tokens_equal_generate_with_left_padding(static_engine, hf_engine):
