@@ -25,6 +25,17 @@ test_prompts:
 """  # layered over the packaged defaults: emptied lists and null targets switch theirs off
 
 
+@pytest.fixture(scope="module")
+def engine(mock):
+    """The openai engine on the module's `mock` server (a module using this defines its own `mock`)."""
+    from mm_orch.engines.openai_http import OpenAIEngine
+
+    e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="")
+    e.load()
+    yield e
+    e.close()
+
+
 @pytest.fixture(scope="session")
 def hf_engine():
     from mm_orch.engines.hf import HFEngine

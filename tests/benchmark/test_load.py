@@ -26,14 +26,6 @@ def mock():
         yield m
 
 
-@pytest.fixture(scope="module")
-def engine(mock):
-    e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="")
-    e.load()
-    yield e
-    e.close()
-
-
 def _run(engine, **kw):
     kw = {"warmup_requests": 1, "output_length": 8, "workers": 1} | kw
     return run_load(engine, LoadSettings(**kw), ["a prompt", "another prompt"], calibration=(None, "test"))

@@ -11,7 +11,6 @@ from mm_orch.benchmark.reporter import load_report
 from mm_orch.benchmark.schedule import ScheduleSpec, arrival_offsets_ns
 from mm_orch.benchmark.slo import SLO
 from mm_orch.config import LoadSettings
-from mm_orch.engines.openai_http import OpenAIEngine
 from mm_orch.main import main
 from mm_orch.mock_queue import percentile, queue_ttft_ms
 from mm_orch.mock_server import MockProcess, MockTiming, capacity_rps, expected
@@ -26,14 +25,6 @@ TRUTH = capacity_rps(TIMING, 7)
 def mock():
     with MockProcess(TIMING) as m:
         yield m
-
-
-@pytest.fixture(scope="module")
-def engine(mock):
-    e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="")
-    e.load()
-    yield e
-    e.close()
 
 
 def test_rates_tail_and_knee_rule():
