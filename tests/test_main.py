@@ -146,6 +146,10 @@ def test_config_layers_over_the_packaged_defaults(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set benchmark.latency.test_runs=0: "
                                                       "benchmark.latency.test_runs: Input should be greater than or "
                                                       "equal to 1, got 0")
+    r = cli("--benchmark", "--set", "engine.hf.cpu_threads=0")  # one line, not one per branch of the union
+    assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set engine.hf.cpu_threads=0: "
+                                                      "engine.hf.cpu_threads: must be 'auto' or a whole number of "
+                                                      "threads from 1 to 1024, got 0")
 
 
 def test_report_schema_is_printed():

@@ -112,9 +112,17 @@ class BenchmarkReporter:
         self.include_model_info = include_model_info
 
     def _path(self, report: Report, suffix: str) -> Path:
+        """<model>_<engine>_<UTC second>.<suffix>, with _2, _3, ... when that name is taken: sessions of one
+        model and engine can end within the same second (sweep cells, executors), and none may overwrite
+        another's report."""
         stamp = report.timestamp or datetime.now(timezone.utc).isoformat()
         stamp = re.sub(r"[^0-9T]", "", stamp)[:15]
-        return self.output_dir / f"{_slug(report.model_name)}_{_slug(report.engine)}_{stamp}.{suffix}"
+        stem = f"{_slug(report.model_name)}_{_slug(report.engine)}_{stamp}"
+        path, n = self.output_dir / f"{stem}.{suffix}", 1
+        while path.exists():
+            n += 1
+            path = self.output_dir / f"{stem}_{n}.{suffix}"
+        return path
 
     def build(self, model_name: str, latency_results: Any = None, memory_results: Any = None,
               throughput_results: Any = None, engine: str = "hf", **extra: Any) -> Report:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mm_orch.engines.base import (
     Engine,
@@ -50,6 +50,14 @@ class HFEngineSettings(BaseModel):
         "steps (eager on CPU); auto = static on CUDA, generate on CPU.")
     cpu_threads: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
         "auto", description="torch threads on CPU; auto = the faster of 1 and all cores for one decode step.")
+
+    @field_validator("cpu_threads", mode="before")
+    @classmethod
+    def _one_line_threads_error(cls, v: Any) -> Any:
+        """One plain message instead of pydantic's per-branch union errors."""
+        if v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1024):
+            return v
+        raise ValueError(f"must be 'auto' or a whole number of threads from 1 to 1024, got {v!r}")
 
 
 class _TimingStreamer:

@@ -63,6 +63,15 @@ def test_json_round_trips_through_the_model_and_csv_reads_the_catalogue(report, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([jp.name, cp.name])  # no temp files left
 
 
+def test_reports_of_one_second_never_overwrite_each_other(report, tmp_path):
+    """Two sessions of one model and engine ending in the same second (sweep cells) keep both reports."""
+    reporter = BenchmarkReporter(output_dir=tmp_path)
+    first, second, third = (reporter.write_json(report) for _ in range(3))
+    assert len({first, second, third}) == 3
+    assert second.name == first.name.replace(".json", "_2.json") and third.name.endswith("_3.json")
+    assert all(load_report(p) == report for p in (first, second, third))
+
+
 def test_written_json_satisfies_the_published_schema(report):
     jsonschema = pytest.importorskip("jsonschema")
     from mm_orch.benchmark.schema import Report
