@@ -27,6 +27,7 @@ from mm_orch.engines.optimal_sampling import decode_attention, qwen2  # noqa: E4
 from mm_orch.engines.optimal_sampling.decoder import BUCKET, DualDecoder  # noqa: E402
 from mm_orch.engines.optimal_sampling.head import StepParams  # noqa: E402
 from mm_orch.engines.optimal_sampling.loader import load_lm  # noqa: E402
+from mm_orch.engines.optimal_sampling.profile import replay_ms  # noqa: E402
 
 FAMILIES = [("gemm", r"gemm|gemv|cutlass|sm90_|sm100_|cublas|splitk|xmma|nvjet"),
             ("attention", r"flash|fmha|attention|decode_attn"), ("softmax", r"softmax"),
@@ -55,13 +56,7 @@ def time_graph(fn, reps: int = 50) -> float:
         fn()
     g.replay()
     torch.cuda.synchronize()
-    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    a.record()
-    for _ in range(reps):
-        g.replay()
-    b.record()
-    torch.cuda.synchronize()
-    return a.elapsed_time(b) / reps
+    return replay_ms(g, reps)
 
 
 def kernel_breakdown(step, steps: int = 10) -> tuple[dict, list]:

@@ -14,10 +14,8 @@ from mm_orch.engines.optimal_sampling.decoder import BUCKET, DualDecoder
 from mm_orch.engines.optimal_sampling.head import StepParams
 
 
-def _time_graph(dec: DualDecoder, run, g, reps: int) -> float:
-    dec.reset_counters(run)
-    g.replay()
-    dec.reset_counters(run)
+def replay_ms(g, reps: int) -> float:
+    """ms per replay of a captured CUDA graph, timed with events over `reps` back-to-back replays."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     for _ in range(reps):
@@ -25,6 +23,13 @@ def _time_graph(dec: DualDecoder, run, g, reps: int) -> float:
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) / reps
+
+
+def _time_graph(dec: DualDecoder, run, g, reps: int) -> float:
+    dec.reset_counters(run)
+    g.replay()
+    dec.reset_counters(run)
+    return replay_ms(g, reps)
 
 
 @torch.inference_mode()
