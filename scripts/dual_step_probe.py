@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from mm_orch.engines.optimal_sampling import decode_attention, qwen2  # noqa: E402
+from mm_orch.engines.optimal_sampling import decode_attention, qwen2, triton_support  # noqa: E402
 from mm_orch.engines.optimal_sampling.decoder import BUCKET, DualDecoder  # noqa: E402
 from mm_orch.engines.optimal_sampling.head import StepParams  # noqa: E402
 from mm_orch.engines.optimal_sampling.loader import load_lm  # noqa: E402
@@ -145,6 +145,46 @@ def probe_alpha(b: int, vocab: int) -> dict:
     return out
 
 
+def probe_head(b: int, vocab: int, padded: int) -> dict:
+    """The step head after both forwards (T = 0.8, stats on): PyTorch compiled against fused_head's kernels
+    per launch shape (ids per program, ids per inner step, bisection steps per pass), on bf16 logits."""
+    from mm_orch.engines.optimal_sampling import fused_head
+    from mm_orch.engines.optimal_sampling.head import make_head
+    from mm_orch.engines.optimal_sampling.sampling import token_keys
+
+    g = torch.Generator(device="cuda").manual_seed(0)
+    lt = (torch.randn(b, padded, device="cuda", generator=g) * 3).bfloat16()[:, :vocab]
+    lth = (torch.randn(b, padded, device="cuda", generator=g) * 3).bfloat16()[:, :vocab]
+    seeds = torch.arange(b, device="cuda") + 7
+    step, done, keys = torch.tensor([5], device="cuda"), torch.zeros(b, dtype=torch.bool, device="cuda"), \
+        token_keys(vocab, "cuda")
+    p = StepParams(max_tokens=512, temperature=0.8)
+    torch_head = torch.compile(make_head(p), dynamic=False)
+    args = (lt, lth, seeds, step, done, keys, 0)
+    ref = torch_head(*args)
+    out = {"head_torch_compiled_ms": time_graph(lambda: torch_head(*args))}
+    saved = fused_head.CHUNK, fused_head.BLOCK_V, fused_head.NUM_WARPS
+    for chunk, bv, warps in ((4096, 1024, 4), (2048, 512, 4), (8192, 1024, 4), (4096, 512, 4), (4096, 1024, 8),
+                             (2048, 1024, 4)):
+        fused_head.CHUNK, fused_head.BLOCK_V, fused_head.NUM_WARPS = chunk, bv, warps
+        for bits in (2, 3, 4):
+            def fn(bits=bits):
+                return fused_head.head(*args, 0.8, False, 20, bits, True)
+            res = fn()
+            key = f"head_fused_c{chunk}_bv{bv}_w{warps}_bits{bits}"
+            out[key + "_ms"] = time_graph(fn)
+            out[key + "_same_tokens"] = bool(torch.equal(res[0], ref[0]))
+            out[key + "_alpha_max_diff"] = (res[1] - ref[1]).abs().max().item()
+            out[key + "_stats_max_diff"] = (res[5] - ref[5]).abs().max().item()
+    fused_head.CHUNK, fused_head.BLOCK_V, fused_head.NUM_WARPS = saved
+    fam, top = kernel_breakdown(lambda: fused_head.head(*args, 0.8, False, 20, 2, True))
+    out["head_fused_kernels"] = {"families_ms": fam, "top": top[:8]}
+    fam, top = kernel_breakdown(lambda: torch_head(*args))
+    out["head_torch_kernels"] = {"families_ms": fam, "top": top[:12]}
+    print(out, flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="qwen2.5-3b")
@@ -153,6 +193,7 @@ def main() -> None:
     ap.add_argument("--attention", default="triton,matmul")
     ap.add_argument("--out", default="probe.json")
     ap.add_argument("--alpha-only", action="store_true")
+    ap.add_argument("--head-only", action="store_true", help="only the step head: PyTorch against fused kernels")
     args = ap.parse_args()
     out: dict = {"model": args.model, "batch": args.batch, "gpu": torch.cuda.get_device_name(0),
                  "torch": torch.__version__}
@@ -160,9 +201,10 @@ def main() -> None:
     w, d = lm.weights, lm.weights.dims
     out["weights_gb"] = lm.gpu_bytes / 1e9
     b = args.batch
-    if args.alpha_only:
+    padded = -(-lm.vocab // qwen2.LOGIT_ALIGN) * qwen2.LOGIT_ALIGN  # the logits' row stride
+    if args.alpha_only or args.head_only:
         with torch.inference_mode():
-            out |= probe_alpha(b, lm.vocab)
+            out |= probe_alpha(b, lm.vocab) if args.alpha_only else probe_head(b, lm.vocab, padded)
         Path(args.out).write_text(json.dumps(out, indent=1, default=str))
         return
     p = StepParams(max_tokens=512, temperature=0.8, mode="teacher_only", track_stats=False)
@@ -207,7 +249,7 @@ def main() -> None:
                 out[f"attention_{name}_len{length}_ms"] = time_graph(
                     lambda fn=fn, q=q, n=length, bias=bias, cs=caches: [fn(q, c[0, :, :, :n], c[1, :, :, :n], bias)
                                                                        for c in cs])
-            if decode_attention.available():  # every slot written: the kernel's worst case (last step)
+            if triton_support.available():  # every slot written: the kernel's worst case (last step)
                 bias2d, slot = bias.view(b, length), torch.tensor([length - 1], device="cuda")
                 out[f"attention_triton_len{length}_ms"] = time_graph(
                     lambda q=q, n=length, bias2d=bias2d, slot=slot, cs=caches:

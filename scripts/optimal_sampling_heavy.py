@@ -119,7 +119,7 @@ def markdown(rows: list[dict], info: dict, args, profile: dict | None) -> str:
            f"x{info.get('gpu_count', 0)}  torch {info['torch_version']}  git {str(info.get('git_sha'))[:10]}", "",
            f"Flags: overlap (parallel graph branches) {pl.get('overlap_models')}, CUDA graphs {not args.no_graphs}, "
            f"compile {not args.no_compile}, compiled layers {not (args.no_compile or args.no_compile_layers)}, "
-           f"attention {pl.get('attention', args.attention)}.", "",
+           f"attention {pl.get('attention', args.attention)}, head {pl.get('head', args.head)}.", "",
            "Output length fixed (EOS ignored), temperature 0.8. Rows are the warm batches (batch_index >= 1); "
            "batch 0 (capture + compile) is listed apart below. Command: `python3 "
            f"scripts/optimal_sampling_heavy.py {' '.join(sys.argv[1:])}`.", ""]
@@ -196,6 +196,8 @@ def main() -> None:
     ap.add_argument("--attention", default="auto", choices=["auto", "matmul", "sdpa", "triton"],
                     help="decode attention: auto (triton on CUDA), matmul + softmax + matmul, one fused SDPA "
                          "kernel, or the split-KV Triton kernel")
+    ap.add_argument("--head", default="auto", choices=["auto", "torch", "triton"],
+                    help="the step's alpha / sampling head: auto (the fused Triton kernels on CUDA) or PyTorch")
     ap.add_argument("--theta-device", default=None,
                     help="put theta on its own GPU, e.g. cuda:1 (default: the teacher's)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "optimal_sampling_heavy"))
@@ -207,10 +209,10 @@ def main() -> None:
     s = OptimalSamplingV1(args.teacher, args.theta, alpha_method=args.alpha_method, load_format=args.load_format,
                           cuda_graphs=not args.no_graphs, compile=not args.no_compile,
                           compile_layers=not (args.no_compile or args.no_compile_layers), overlap=args.overlap,
-                          theta_device=args.theta_device, attention=args.attention)
+                          theta_device=args.theta_device, attention=args.attention, head=args.head)
     info["placement"] = {"teacher": s.decoder.device, "theta": s.decoder.theta_device,
                          "overlap_models": s.decoder.overlap_models and not s.decoder.split,
-                         "attention": s.decoder.attention}
+                         "attention": s.decoder.attention, "head": s.decoder.head}
     load_s = time.perf_counter() - t0
     rng = random.Random(0)
     configs = [tuple(int(x) for x in c.split("/")) for c in args.configs.split(",") if c]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mm_orch.engines.optimal_sampling.decode_attention import triton
+from mm_orch.engines.optimal_sampling.triton_support import tl, triton
 
 BLOCK_V = 1024
 CHUNK = 8192  # vocabulary slots per program: 19 programs per row at Qwen's vocabulary
 NUM_WARPS = 4
 
 if triton is not None:
-    import triton.language as tl
 
     @triton.jit
     def _gap_partial_kernel(lp_ptr, g_ptr, lo_ptr, mp_ptr, mr_ptr, hd_ptr, num_ptr, den_ptr, vocab,

@@ -14,29 +14,14 @@ Float32 caches use IEEE float32 dot products (Triton's default there is TF32, a 
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch import Tensor
 
+from mm_orch.engines.optimal_sampling.triton_support import tl, triton
+
 BLOCK_N = 64  # slots per inner iteration
 TARGET_PROGRAMS = 264  # about two waves on an H200's 132 SMs
-
-try:  # Triton comes with CUDA builds of torch; the CPU paths never need it
-    import triton
-    import triton.language as tl
-except ImportError:  # pragma: no cover - depends on the install
-    triton = None
-
-
-def available() -> bool:
-    return triton is not None
-
-
-def interpreted() -> bool:
-    """Triton's CPU interpreter (TRITON_INTERPRET=1, read when triton is imported): how CPU tests run it."""
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
 
 if triton is not None:
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mm_orch.engines.optimal_sampling import decode_attention, qwen2
+from mm_orch.engines.optimal_sampling import decode_attention, fused_head, qwen2, triton_support
 from mm_orch.engines.optimal_sampling.head import StepParams, make_head
 from mm_orch.engines.optimal_sampling.sampling import token_keys
 from mm_orch.engines.optimal_sampling.split import alloc_split, capture_on, on_device, synchronize
@@ -40,6 +40,7 @@ from mm_orch.errors import ConfigError
 log = logging.getLogger(__name__)
 BUCKET = 256  # decode attention reads the cache up to prompt + a multiple of this many slots
 ATTENTION = ("auto", "matmul", "sdpa", "triton")
+HEADS = ("auto", "torch", "triton")  # the step's head: PyTorch (compiled on CUDA) or fused_head's kernels
 PROMPT_ROUND = 16  # prompts are left-padded to a multiple of this, so graphs are reused across batches
 
 
@@ -65,7 +66,7 @@ class DualDecoder:
     def __init__(self, teacher: qwen2.Qwen2Weights, theta: qwen2.Qwen2Weights | None, vocab: int, pad_id: int,
                  eos_ids: list[int], device: str, use_graphs: bool = True, compile_head: bool = True,
                  compile_layers: bool = True, overlap_models: bool = True, theta_device: str | None = None,
-                 attention: str = "auto") -> None:
+                 attention: str = "auto", head: str = "auto") -> None:
         self.teacher, self.theta = teacher, theta
         self.vocab, self.pad_id, self.eos_ids = vocab, pad_id, eos_ids
         self.device = device
@@ -79,6 +80,7 @@ class DualDecoder:
             # one code object serves every batch size, mode and model shape: allow that many variants
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         self.attention = resolve_attention(attention, device)
+        self.head = resolve_head(head, device)
         attend = qwen2.attention_sdpa if self.attention == "sdpa" else qwen2.attention
         cached = decode_attention.attend_cache if self.attention == "triton" else None
         self.kernels = (qwen2.DecodeKernels.compiled(attend, cached) if compile_layers and self.use_graphs
@@ -98,8 +100,9 @@ class DualDecoder:
     def _head(self, p: StepParams, upto: str = "sample") -> Callable:
         key = (replace(p, max_tokens=0, stop_at_eos=False), upto)  # the head ignores these: compile once
         if key not in self._heads:
-            fn = make_head(p, upto)
-            self._heads[key] = torch.compile(fn, dynamic=False) if self.compile_head else fn
+            fused = self.head == "triton" and fused_head.eligible(p)
+            fn = make_head(p, upto, fused)
+            self._heads[key] = torch.compile(fn, dynamic=False) if self.compile_head and not fused else fn
         return self._heads[key]
 
     def _alloc(self, batch: int, s_t: int, s_th: int, p: StepParams) -> RunState:
@@ -347,12 +350,23 @@ def resolve_attention(name: str, device: str) -> str:
     """auto: the Triton decode kernel on CUDA (where Triton is installed), else matmul + softmax + matmul."""
     if name not in ATTENTION:
         raise ConfigError(f"unknown decode attention '{name}' (choose from {', '.join(ATTENTION)})")
-    cuda = device.startswith("cuda")
     if name == "auto":
-        return "triton" if cuda and decode_attention.available() else "matmul"
-    if name == "triton" and not (decode_attention.available() and (cuda or decode_attention.interpreted())):
+        return "triton" if device.startswith("cuda") and triton_support.available() else "matmul"
+    if name == "triton" and not triton_support.usable(device):
         raise ConfigError("attention 'triton' needs a CUDA device and the triton package "
                           "(use 'matmul' or 'sdpa')")
+    return name
+
+
+def resolve_head(name: str, device: str) -> str:
+    """auto: fused_head's Triton kernels on CUDA (where Triton is installed), else PyTorch. Either way the
+    kernels serve only the steps fused_head.eligible accepts; other settings run the PyTorch head."""
+    if name not in HEADS:
+        raise ConfigError(f"unknown step head '{name}' (choose from {', '.join(HEADS)})")
+    if name == "auto":
+        return "triton" if device.startswith("cuda") and triton_support.available() else "torch"
+    if name == "triton" and not triton_support.usable(device):
+        raise ConfigError("head 'triton' needs a CUDA device and the triton package (use 'torch')")
     return name
 
 

@@ -103,7 +103,7 @@ class DualEngine(Engine):
                    "cuda_graphs": s.decoder.use_graphs, "compiled_head": s.decoder.compile_head,
                    "placement": {"teacher": s.decoder.device, "theta": s.decoder.theta_device},
                    "overlap_models": s.decoder.overlap_models and not s.decoder.split,
-                   "last_generate": None})
+                   "attention": s.decoder.attention, "head": s.decoder.head, "last_generate": None})
         return self.info
 
     def close(self) -> None:

@@ -45,7 +45,8 @@ class OptimalSamplingV1:
                  device: str = "auto", dtype: str = "auto", load_format: str = "auto", seed: int = 0,
                  sync_every: int = 32, cuda_graphs: bool = True, compile: bool = True,
                  compile_layers: bool | None = None, overlap: bool = True, theta_device: str | None = None,
-                 attention: str = "auto", user_models: dict[str, Any] | None = None, **ignored: Any) -> None:
+                 attention: str = "auto", head: str = "auto", user_models: dict[str, Any] | None = None,
+                 **ignored: Any) -> None:
         check_alpha_args(alpha_method, fixed_alpha, alpha_iterations)
         if ignored:
             log.info("OptimalSamplingV1 ignores seed-only options: %s", ", ".join(sorted(ignored)))
@@ -69,7 +70,7 @@ class OptimalSamplingV1:
         self.decoder = DualDecoder(self.teacher.weights, self.theta.weights if self.theta else None, vocab,
                                    tok.pad_token_id, sorted(eos), main, cuda_graphs, compile,
                                    compile if compile_layers is None else compile_layers, overlap, own,
-                                   attention)
+                                   attention, head)
 
     @property
     def tokenizer(self) -> Any:

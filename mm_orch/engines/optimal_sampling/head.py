@@ -2,6 +2,7 @@
 
 `make_head` returns a pure function of device tensors (no host sync), compiled with torch.compile on
 CUDA so the bisection's reductions fuse; the caller writes its outputs into the step's records.
+With `fused`, the default step (kl_symmetry, no top-k / top-p) runs as fused_head.py's Triton kernels.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mm_orch.engines.optimal_sampling.alpha import mix_log_q, mixture_stats, solve_alpha
+from mm_orch.engines.optimal_sampling import fused_head
+from mm_orch.engines.optimal_sampling.alpha import GPU_BITS, mix_log_q, mixture_stats, solve_alpha
 from mm_orch.engines.optimal_sampling.sampling import filter_top_k_top_p, sample
 
 MODES = ("optimal_sampling", "teacher_only", "theta_only")
@@ -45,10 +47,13 @@ class StepParams:
 HeadFn = Callable[..., tuple[Tensor, ...]]
 
 
-def make_head(p: StepParams, upto: str = "sample") -> HeadFn:
-    """upto="alpha" stops after mixing (the profiler times the phases as cumulative graphs)."""
+def make_head(p: StepParams, upto: str = "sample", fused: bool = False) -> HeadFn:
+    """upto="alpha" stops after mixing (the profiler times the phases as cumulative graphs).
+    fused: fused_head's kernels (the caller checks fused_head.eligible(p) and that Triton can run)."""
     temp = p.temperature if p.temperature > 0 else 1.0
     greedy = p.temperature <= 0
+    if fused:
+        return _fused_head(p, upto, temp, greedy)
 
     def head(logit_t: Tensor | None, logit_th: Tensor | None, seeds: Tensor, step: Tensor, done: Tensor,
              keys: Tensor, pad_id: int) -> tuple[Tensor, ...]:
@@ -77,5 +82,16 @@ def make_head(p: StepParams, upto: str = "sample") -> HeadFn:
         else:
             stats = None
         return y, a, logq_y, lp_y, lr_y, stats
+
+    return head
+
+
+def _fused_head(p: StepParams, upto: str, temp: float, greedy: bool) -> HeadFn:
+    def head(logit_t: Tensor, logit_th: Tensor, seeds: Tensor, step: Tensor, done: Tensor, keys: Tensor,
+             pad_id: int) -> tuple[Tensor, ...]:
+        if upto == "alpha":  # the draw kernel finishes alpha: the profiler counts it as sampling
+            return (fused_head.alpha_passes(logit_t, logit_th, temp, p.iterations, GPU_BITS),)
+        return fused_head.head(logit_t, logit_th, seeds, step, done, keys, pad_id, temp, greedy, p.iterations,
+                               GPU_BITS, p.track_stats)
 
     return head

@@ -9,7 +9,9 @@ import json
 
 import torch
 
-from mm_orch.engines.optimal_sampling import OptimalSamplingV1, alpha, alpha_kernel, decode_attention, qwen2
+from mm_orch.engines.optimal_sampling import OptimalSamplingV1, alpha, alpha_kernel, decode_attention, fused_head, qwen2
+from mm_orch.engines.optimal_sampling.head import StepParams, make_head
+from mm_orch.engines.optimal_sampling.sampling import token_keys
 
 
 def kernel_errors() -> list[float]:
@@ -44,19 +46,45 @@ def bisection_gaps() -> list[float]:
     return [(alpha_kernel.bisect_kl(lp_m, g, shift, 20, bits) - ref).abs().max().item() for bits in (3, 4)]
 
 
+def fused_head_gaps() -> dict:
+    """Largest |fused head - PyTorch head| per output, sampled (T = 0.8) and greedy, over rows with masked
+    ids, p == r and a finished row; three slices per row (small CHUNK) so the merges are exercised."""
+    fused_head.CHUNK, fused_head.BLOCK_V = 1024, 256
+    torch.manual_seed(2)
+    b, vocab = 4, 3000
+    gaps: dict[str, float] = {}
+    for temp in (0.8, 0.0):
+        lt = torch.randn(b, vocab + 64)[:, :vocab] * 3  # a strided view, as the padded head gives
+        lth = torch.randn(b, vocab + 64)[:, :vocab] * 3
+        lth[1] = lt[1]  # the same distribution: alpha is 1/2
+        lt[2, 100:300] = float("-inf")
+        seeds, step, keys = torch.tensor([5, 6, 7, 2**40 + 3]), torch.tensor([11]), token_keys(vocab, "cpu")
+        done = torch.tensor([False, False, True, False])
+        p = StepParams(max_tokens=8, temperature=temp)
+        ref = make_head(p)(lt, lth, seeds, step, done, keys, 0)
+        out = make_head(p, fused=True)(lt, lth, seeds, step, done, keys, 0)
+        gaps[f"tokens_equal_t{temp}"] = bool(torch.equal(ref[0], out[0]))
+        for name, r, o in zip(("alpha", "logq", "logp_theta", "logp_teacher"), ref[1:5], out[1:5], strict=True):
+            gaps[f"{name}_t{temp}"] = (r - o).abs().max().item()
+        gaps[f"stats_t{temp}"] = ((ref[5] - out[5]).abs() / ref[5].abs().clamp_min(1.0)).max().item()
+        gaps[f"alpha_same_row_t{temp}"] = out[1][1].item()
+    return gaps
+
+
 def decoder_agreement() -> dict:
     prompts = ["Problem: 12 + 30. Answer: 42. Explain the steps:", "Say hello"]
     theta = ["Problem: 12 + 30. Explain:", "Hello, a longer theta prompt than the teacher's one"]
     kw = dict(prompts=prompts, theta_prompts=theta, max_tokens=6, temperature=0.9, seed=5, stop_at_eos=False,
               return_token_records=True)
-    kernel = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", attention="triton")
-    plain = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", attention="matmul")
+    kernel = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", attention="triton", head="triton")
+    plain = OptimalSamplingV1("tiny-qwen2", "tiny-qwen2-small", device="cpu", attention="matmul", head="torch")
     a, b = kernel.generate(**kw), plain.generate(**kw)
     logq = [abs(x["logq"][i] - y["logq"][i]) for x, y in zip(a.token_records, b.token_records, strict=True)
             for i in range(len(x["logq"]))]
-    return {"attention": kernel.decoder.attention, "same_tokens": a.generated_ids == b.generated_ids,
-            "max_logq_diff": max(logq)}
+    return {"attention": kernel.decoder.attention, "head": kernel.decoder.head,
+            "same_tokens": a.generated_ids == b.generated_ids, "max_logq_diff": max(logq)}
 
 
 if __name__ == "__main__":
-    print(json.dumps({"kernel_errors": kernel_errors(), "bisection_gaps": bisection_gaps(), **decoder_agreement()}))
+    print(json.dumps({"kernel_errors": kernel_errors(), "bisection_gaps": bisection_gaps(),
+                      "fused_head": fused_head_gaps(), **decoder_agreement()}))

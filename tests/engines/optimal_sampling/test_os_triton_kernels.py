@@ -1,4 +1,4 @@
-"""The Triton kernels (decode attention, kl_symmetry's gap) against their PyTorch paths: on CPU through
+"""The Triton kernels (decode attention, kl_symmetry's gap, the fused head) against their PyTorch paths: on CPU through
 Triton's interpreter (a child process, see kernel_check.py), on CUDA directly (-m gpu)."""
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ def test_kernels_equal_pytorch_paths_in_triton_interpreter():
     assert len(res["kernel_errors"]) == 3 and max(res["kernel_errors"]) < 1e-5, res
     # the same bisection: at most one final bracket (2**-20) apart where a sum's rounding flips a sign
     assert len(res["bisection_gaps"]) == 2 and max(res["bisection_gaps"]) <= 2**-20, res
-    assert res["attention"] == "triton" and res["same_tokens"], res
+    fused = res["fused_head"]  # the fused head against the PyTorch head, sampled and greedy
+    for t in (0.8, 0.0):
+        assert fused[f"tokens_equal_t{t}"], fused
+        assert fused[f"alpha_t{t}"] <= 2**-20 and fused[f"alpha_same_row_t{t}"] == 0.5, fused
+        assert max(fused[f"{k}_t{t}"] for k in ("logq", "logp_theta", "logp_teacher")) < 1e-4, fused
+        assert fused[f"stats_t{t}"] < 1e-4, fused  # relative above 1, absolute below
+    assert res["attention"] == "triton" and res["head"] == "triton" and res["same_tokens"], res
     assert res["max_logq_diff"] < 1e-4, res
 
 
