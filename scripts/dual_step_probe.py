@@ -164,10 +164,10 @@ def probe_head(b: int, vocab: int, padded: int) -> dict:
     ref = torch_head(*args)
     out = {"head_torch_compiled_ms": time_graph(lambda: torch_head(*args))}
     saved = fused_head.CHUNK, fused_head.BLOCK_V, fused_head.NUM_WARPS
-    for chunk, bv, warps in ((4096, 1024, 4), (2048, 512, 4), (8192, 1024, 4), (4096, 512, 4), (4096, 1024, 8),
-                             (2048, 1024, 4)):
+    for chunk, bv, warps, bit_list in ((4096, 1024, 4, (2, 3, 4)), (8192, 1024, 4, (2, 3)), (2048, 1024, 4, (2, 3)),
+                                       (4096, 512, 4, (2, 3)), (4096, 2048, 8, (2, 3)), (8192, 2048, 8, (2, 3))):
         fused_head.CHUNK, fused_head.BLOCK_V, fused_head.NUM_WARPS = chunk, bv, warps
-        for bits in (2, 3, 4):
+        for bits in bit_list:
             def fn(bits=bits):
                 return fused_head.head(*args, 0.8, False, 20, bits, True)
             res = fn()

@@ -4,13 +4,14 @@ mixture statistics, read straight from the two models' logits (CUDA, or Triton's
 head.py's PyTorch head materialises log-softmaxes, a mask and shifts over [B, V] and runs dozens of
 small kernels per step: on an H200 (3B + 1.5B, batch 32) alpha took 0.44 ms and sampling 0.28 ms of a
 4.34 ms step, while the bytes involved take a few microseconds to read. Here one step's head is
-passes + 3 kernels; in each, one program owns one row's slice of the vocabulary (CHUNK ids):
+passes + 3 kernels; in each, one program owns one row's slice of the vocabulary (CHUNK ids) and keeps
+its sums per lane, reducing once at the end (a reduction per block costs a barrier):
 
 1. `_norm_kernel`: per slice, running max and sum of exp of both models' logits / T.
 2. `_pass_kernel`, ceil(iterations / bits) times: each program first finishes the previous pass (adds
    its row's partial sums and moves the bracket, as alpha._bisect does), then sums exp(s_a) * g at the
    pass's 2**bits - 1 points, s_a = lp + a * g. Only the sign of E_q[g] moves the bracket, so no
-   denominator is needed; a running max per point keeps every exp finite without alpha._kl_shift.
+   denominator is needed; s_a <= (1 - a) max lp + a max lr gives a fixed shift (SHIFT) per point.
 3. `_draw_kernel`: finishes the last pass (alpha), then per slice the Gumbel race's leader and the sums
    behind alpha.mixture_stats.
 4. `_pick_kernel`, one program per row: the token, its log-probs under q, theta and the teacher, the
@@ -32,8 +33,11 @@ from mm_orch.engines.optimal_sampling.triton_support import tl, triton
 CHUNK = 4096  # vocabulary ids per program: 38 programs per row at Qwen's 151,665
 BLOCK_V = 1024
 NUM_WARPS = 4
-NORM_FIELDS = 6  # per slice: max and sum for theta, max and sum for the teacher, min and max of v - u
-DRAW_FIELDS = 13  # per slice: leader value and id, then the sums of mixture_stats (see _draw_kernel)
+NORM_FIELDS = 6  # per slice: max and sum of exp for theta and for the teacher, min and max of v - u
+DRAW_FIELDS = 11  # per slice: leader value and id, then the sums of mixture_stats (see _draw_kernel)
+# exp(s_a - c(a) + SHIFT) with c(a) >= max s_a: no term above e^60 (a row of 10^6 ids sums below 10^33),
+# and no underflow unless every id is e^-(60 + 87) less likely under theta or the teacher than its mode
+SHIFT = 60.0
 
 
 def eligible(p) -> bool:
@@ -53,39 +57,38 @@ def passes(iterations: int, bits: int) -> list[tuple[int, float]]:
 
 
 if triton is not None:
+    _SHIFT = tl.constexpr(SHIFT)  # a kernel reads globals only as compile-time constants
 
     @triton.jit
-    def _online(m, e, x, w):
-        """Running max m [R] and sum e [R] of exp(x - m) * w over a block x, w [R, BV]."""
-        m_new = tl.maximum(m, tl.max(x, 1))
+    def _lane_lse(m, e, x):
+        """Per lane: running max m and sum e of exp(x - m), updated with x (all [..., BV])."""
+        m_new = tl.maximum(m, x)
         safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        e = e * tl.exp(m - safe) + tl.sum(tl.exp(x - safe[:, None]) * w, 1)
-        return m_new, e
+        return m_new, e * tl.exp(m - safe) + tl.exp(x - safe)
 
     @triton.jit
-    def _merge(m, e):
-        """Merge per-slice (max, sum of exp(x - max)) pairs [C, R] along axis 0: log of the total [R]."""
-        big = tl.max(m, 0)
+    def _merge(m, e, axis: tl.constexpr):
+        """Merge (max, sum of exp(x - max)) pairs along `axis`: (the max, the log of the total)."""
+        big = tl.max(m, axis)
         safe = tl.where(big == float("-inf"), 0.0, big)
-        return big + tl.log(tl.sum(e * tl.exp(m - safe[None, :]), 0))
+        return big, big + tl.log(tl.sum(e * tl.exp(m - tl.expand_dims(safe, axis)), axis))
 
     @triton.jit
     def _row_norms(norm_ptr, row, chunks, C_PAD: tl.constexpr):
-        """(log-sum-exp of theta's u, of the teacher's v, whether v - u is constant: p == r)."""
+        """Theta's and the teacher's log-normalisers of u = logits / T, their largest log-probs, and whether
+        v - u is constant (p == r)."""
         ch = tl.arange(0, C_PAD)
         base = norm_ptr + (row * chunks + ch) * 6
         ok = ch < chunks
-        m_u = tl.load(base + 0, mask=ok, other=float("-inf"))[:, None]
-        e_u = tl.load(base + 1, mask=ok, other=0.0)[:, None]
-        m_v = tl.load(base + 2, mask=ok, other=float("-inf"))[:, None]
-        e_v = tl.load(base + 3, mask=ok, other=0.0)[:, None]
+        m_u, l_u = _merge(tl.load(base + 0, mask=ok, other=float("-inf")), tl.load(base + 1, mask=ok, other=0.0), 0)
+        m_v, l_v = _merge(tl.load(base + 2, mask=ok, other=float("-inf")), tl.load(base + 3, mask=ok, other=0.0), 0)
         d_lo = tl.min(tl.load(base + 4, mask=ok, other=float("inf")), 0)
         d_hi = tl.max(tl.load(base + 5, mask=ok, other=float("-inf")), 0)
-        return tl.sum(_merge(m_u, e_u), 0), tl.sum(_merge(m_v, e_v), 0), d_lo == d_hi
+        return l_u, l_v, m_u - l_u, m_v - l_v, d_lo == d_hi
 
     @triton.jit
     def _logits(xt_ptr, xth_ptr, st_t, st_th, row, v, vocab, TEMP: tl.constexpr):
-        """u = theta's logits / T and v = the teacher's over ids v, -inf past the vocabulary."""
+        """u = theta's logits / T and w = the teacher's over ids v, -inf past the vocabulary."""
         inb = v < vocab
         u = tl.load(xth_ptr + row * st_th + v, mask=inb, other=float("-inf")).to(tl.float32) / TEMP
         w = tl.load(xt_ptr + row * st_t + v, mask=inb, other=float("-inf")).to(tl.float32) / TEMP
@@ -105,14 +108,9 @@ if triton is not None:
         """lo after pass `pass_idx`: its lo plus one width per point where the row's E_q[g] <= 0."""
         ch = tl.arange(0, C_PAD)
         kk = tl.arange(0, K_PAD)
-        idx = (row * chunks + ch[:, None]) * (2 * K_PAD) + kk[None, :]
-        ok = ch[:, None] < chunks
-        m = tl.load(part_ptr + idx, mask=ok, other=float("-inf"))
-        num = tl.load(part_ptr + idx + K_PAD, mask=ok, other=0.0)
-        big = tl.max(m, 0)
-        safe = tl.where(big == float("-inf"), 0.0, big)
-        total = tl.sum(num * tl.exp(m - safe[None, :]), 0)
-        below = tl.sum(((total <= 0) & (kk < k)).to(tl.int32), 0)
+        num = tl.load(part_ptr + (row * chunks + ch[:, None]) * K_PAD + kk[None, :], mask=ch[:, None] < chunks,
+                      other=0.0)
+        below = tl.sum(((tl.sum(num, 0) <= 0) & (kk < k)).to(tl.int32), 0)
         return tl.load(lo_ptr + pass_idx * n_rows + row) + width * below.to(tl.float32)
 
     @triton.jit
@@ -129,25 +127,26 @@ if triton is not None:
                      CH: tl.constexpr, BV: tl.constexpr):
         row = tl.program_id(0)
         part = tl.program_id(1)
-        one = tl.full([1], 1.0, tl.float32)[:, None]
-        m_u = tl.full([1], float("-inf"), tl.float32)
-        e_u = tl.zeros([1], tl.float32)
-        m_v = tl.full([1], float("-inf"), tl.float32)
-        e_v = tl.zeros([1], tl.float32)
+        m_u = tl.full([BV], float("-inf"), tl.float32)
+        e_u = tl.zeros([BV], tl.float32)
+        m_v = tl.full([BV], float("-inf"), tl.float32)
+        e_v = tl.zeros([BV], tl.float32)
         d_lo = tl.full([BV], float("inf"), tl.float32)
         d_hi = tl.full([BV], float("-inf"), tl.float32)
         for v0 in range(part * CH, part * CH + CH, BV):
             u, w = _logits(xt_ptr, xth_ptr, st_t, st_th, row, v0 + tl.arange(0, BV), vocab, TEMP)
-            m_u, e_u = _online(m_u, e_u, u[None, :], one)
-            m_v, e_v = _online(m_v, e_v, w[None, :], one)
+            m_u, e_u = _lane_lse(m_u, e_u, u)
+            m_v, e_v = _lane_lse(m_v, e_v, w)
             both = (u > float("-inf")) & (w > float("-inf"))
             d_lo = tl.minimum(d_lo, tl.where(both, w - u, float("inf")))
             d_hi = tl.maximum(d_hi, tl.where(both, w - u, float("-inf")))
+        big_u, l_u = _merge(m_u, e_u, 0)
+        big_v, l_v = _merge(m_v, e_v, 0)
         out = norm_ptr + (row * chunks + part) * 6
-        tl.store(out + 0, tl.sum(m_u, 0))
-        tl.store(out + 1, tl.sum(e_u, 0))
-        tl.store(out + 2, tl.sum(m_v, 0))
-        tl.store(out + 3, tl.sum(e_v, 0))
+        tl.store(out + 0, big_u)
+        tl.store(out + 1, tl.exp(l_u - tl.where(big_u == float("-inf"), 0.0, big_u)))
+        tl.store(out + 2, big_v)
+        tl.store(out + 3, tl.exp(l_v - tl.where(big_v == float("-inf"), 0.0, big_v)))
         tl.store(out + 4, tl.min(d_lo, 0))
         tl.store(out + 5, tl.max(d_hi, 0))
 
@@ -157,7 +156,7 @@ if triton is not None:
                      K_PAD: tl.constexpr, C_PAD: tl.constexpr, CH: tl.constexpr, BV: tl.constexpr):
         row = tl.program_id(0)
         part = tl.program_id(1)
-        l_u, l_v, _same = _row_norms(norm_ptr, row, chunks, C_PAD)
+        l_u, l_v, mp, mr, _same = _row_norms(norm_ptr, row, chunks, C_PAD)
         if FIRST:
             lo = tl.load(lo_ptr + row)
         else:  # finish the previous pass; every program of the row gets the same lo, one stores it
@@ -166,15 +165,13 @@ if triton is not None:
                 tl.store(lo_ptr + pass_idx * n_rows + row, lo)
         kk = tl.arange(0, K_PAD)
         a = lo + width * (kk + 1).to(tl.float32)
-        m = tl.full([K_PAD], float("-inf"), tl.float32)
-        num = tl.zeros([K_PAD], tl.float32)
+        c = (1.0 - a) * mp + a * mr - _SHIFT  # s_a <= (1 - a) max lp + a max lr: every exp stays below e^SHIFT
+        num = tl.zeros([K_PAD, BV], tl.float32)
         for v0 in range(part * CH, part * CH + CH, BV):
             u, w = _logits(xt_ptr, xth_ptr, st_t, st_th, row, v0 + tl.arange(0, BV), vocab, TEMP)
             lp, _lr, g = _log_probs(u, w, l_u, l_v)
-            m, num = _online(m, num, lp[None, :] + a[:, None] * g[None, :], g[None, :])
-        out = part_ptr + (row * chunks + part) * (2 * K_PAD) + kk
-        tl.store(out, m)
-        tl.store(out + K_PAD, num)
+            num += tl.exp(lp[None, :] + a[:, None] * g[None, :] - c[:, None]) * g[None, :]
+        tl.store(part_ptr + (row * chunks + part) * K_PAD + kk, tl.sum(num, 1))
 
     @triton.jit
     def _draw_kernel(xt_ptr, xth_ptr, st_t, st_th, vocab, norm_ptr, prev_ptr, lo_ptr, n_rows, chunks, pass_idx,
@@ -183,29 +180,28 @@ if triton is not None:
                      C_PAD: tl.constexpr, CH: tl.constexpr, BV: tl.constexpr):
         row = tl.program_id(0)
         part = tl.program_id(1)
-        l_u, l_v, same = _row_norms(norm_ptr, row, chunks, C_PAD)
+        l_u, l_v, mp, mr, same = _row_norms(norm_ptr, row, chunks, C_PAD)
         lo = _bracket(prev_ptr, lo_ptr, row, n_rows, chunks, pass_idx - 1, prev_width, prev_k, K_PAD, C_PAD)
         a = tl.where(same, 0.5, lo + 0.5 * prev_width)  # p == r: every a is a root, report the symmetric one
         if part == 0:
             tl.store(alpha_ptr + row, a)
+        c = (1.0 - a) * mp + a * mr - _SHIFT
         # sampling.row_keys: this row's key at this step
         step = tl.load(step_ptr)
         seed = tl.load(seeds_ptr + row) & 0xFFFFFFFF
         rkey = _mix32((_mix32(seed) ^ ((step * 0x85EBCA6B + 0x165667B1) & 0xFFFFFFFF)) & 0xFFFFFFFF)
         best = tl.full([BV], float("-inf"), tl.float32)
         best_id = tl.zeros([BV], tl.int32)
-        one = tl.full([1], 1.0, tl.float32)[:, None]
-        m_s = tl.full([1], float("-inf"), tl.float32)  # log q's normaliser: running max of s ...
-        e_s = tl.zeros([1], tl.float32)  # ... sum of exp(s - m_s) ...
-        e_sg = tl.zeros([1], tl.float32)  # ... and of exp(s - m_s) * g (E_q[g], either sign)
+        e_s = tl.zeros([BV], tl.float32)  # sum of exp(s - c): log q's normaliser
+        e_sg = tl.zeros([BV], tl.float32)  # sum of exp(s - c) * g: E_q[g]
         pg = tl.zeros([BV], tl.float32)
         rg = tl.zeros([BV], tl.float32)
         plp = tl.zeros([BV], tl.float32)
         rlr = tl.zeros([BV], tl.float32)
-        m_p2 = tl.full([1], float("-inf"), tl.float32)
-        e_p2 = tl.zeros([1], tl.float32)
-        m_r2 = tl.full([1], float("-inf"), tl.float32)
-        e_r2 = tl.zeros([1], tl.float32)
+        m_p2 = tl.full([BV], float("-inf"), tl.float32)  # 2 lp - s is not bounded above: running max
+        e_p2 = tl.zeros([BV], tl.float32)
+        m_r2 = tl.full([BV], float("-inf"), tl.float32)
+        e_r2 = tl.zeros([BV], tl.float32)
         for v0 in range(part * CH, part * CH + CH, BV):
             v = v0 + tl.arange(0, BV)
             u, w = _logits(xt_ptr, xth_ptr, st_t, st_th, row, v, vocab, TEMP)
@@ -219,13 +215,10 @@ if triton is not None:
             take = z > best  # strictly greater: each lane keeps its first id among equals
             best = tl.where(take, z, best)
             best_id = tl.where(take, v, best_id)
-            m_new = tl.maximum(m_s, tl.max(s, 0))
-            safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-            scale = tl.exp(m_s - safe)
-            ex = tl.exp(s[None, :] - safe[:, None])
-            e_s = e_s * scale + tl.sum(ex, 1)
+            ex = tl.exp(s - c)
+            e_s += ex
             if STATS:
-                e_sg = e_sg * scale + tl.sum(ex * g[None, :], 1)
+                e_sg += ex * g
                 on = lp > float("-inf")  # the joint support (lp and lr are masked together)
                 p = tl.exp(lp)
                 r = tl.exp(lr)
@@ -233,26 +226,24 @@ if triton is not None:
                 rg += r * g
                 plp += tl.where(on, p * lp, 0.0)
                 rlr += tl.where(on, r * lr, 0.0)
-                m_p2, e_p2 = _online(m_p2, e_p2, tl.where(on, 2.0 * lp - s, float("-inf"))[None, :], one)
-                m_r2, e_r2 = _online(m_r2, e_r2, tl.where(on, 2.0 * lr - s, float("-inf"))[None, :], one)
-            m_s = m_new
+                m_p2, e_p2 = _lane_lse(m_p2, e_p2, tl.where(on, 2.0 * lp - s, float("-inf")))
+                m_r2, e_r2 = _lane_lse(m_r2, e_r2, tl.where(on, 2.0 * lr - s, float("-inf")))
         top = tl.max(best, 0)
         top_id = tl.min(tl.where(best == top, best_id, 2147483647), 0)
-        out = draw_ptr + (row * chunks + part) * 13
+        out = draw_ptr + (row * chunks + part) * 11
         tl.store(out + 0, top)
         tl.store(out + 1, top_id.to(tl.float32))  # exact: ids < 2**24
-        tl.store(out + 2, tl.sum(m_s, 0))
-        tl.store(out + 3, tl.sum(e_s, 0))
+        tl.store(out + 2, tl.sum(e_s, 0))
         if STATS:
-            tl.store(out + 4, tl.sum(e_sg, 0))
-            tl.store(out + 5, tl.sum(pg, 0))
-            tl.store(out + 6, tl.sum(rg, 0))
-            tl.store(out + 7, tl.sum(plp, 0))
-            tl.store(out + 8, tl.sum(rlr, 0))
-            tl.store(out + 9, tl.sum(m_p2, 0))
-            tl.store(out + 10, tl.sum(e_p2, 0))
-            tl.store(out + 11, tl.sum(m_r2, 0))
-            tl.store(out + 12, tl.sum(e_r2, 0))
+            tl.store(out + 3, tl.sum(e_sg, 0))
+            tl.store(out + 4, tl.sum(pg, 0))
+            tl.store(out + 5, tl.sum(rg, 0))
+            tl.store(out + 6, tl.sum(plp, 0))
+            tl.store(out + 7, tl.sum(rlr, 0))
+            _big, lse_p2 = _merge(m_p2, e_p2, 0)
+            _big, lse_r2 = _merge(m_r2, e_r2, 0)
+            tl.store(out + 8, lse_p2)
+            tl.store(out + 9, lse_r2)
 
     @triton.jit
     def _pick_kernel(xt_ptr, xth_ptr, st_t, st_th, norm_ptr, draw_ptr, alpha_ptr, done_ptr, pad_id, chunks,
@@ -261,14 +252,14 @@ if triton is not None:
         row = tl.program_id(0)
         ch = tl.arange(0, C_PAD)
         ok = ch < chunks
-        base = draw_ptr + (row * chunks + ch) * 13
+        base = draw_ptr + (row * chunks + ch) * 11
         lead = tl.load(base + 0, mask=ok, other=float("-inf"))
         lead_id = tl.load(base + 1, mask=ok, other=3.0e38)
         top = tl.max(lead, 0)
         y = tl.min(tl.where(lead == top, lead_id, 3.0e38), 0).to(tl.int64)  # the first id among equals
         y = tl.where(tl.load(done_ptr + row) != 0, pad_id, y)
         tl.store(y_ptr + row, y)
-        l_u, l_v, _same = _row_norms(norm_ptr, row, chunks, C_PAD)
+        l_u, l_v, mp, mr, _same = _row_norms(norm_ptr, row, chunks, C_PAD)
         a = tl.load(alpha_ptr + row)
         u = tl.load(xth_ptr + row * st_th + y).to(tl.float32) / TEMP
         w = tl.load(xt_ptr + row * st_t + y).to(tl.float32) / TEMP
@@ -278,27 +269,21 @@ if triton is not None:
         s_y = tl.where(both, lp_y + a * (lr_y - lp_y), float("-inf"))
         tl.store(lp_ptr + row, lp_y)
         tl.store(lr_ptr + row, lr_y)
-        # log q's normaliser A: the slices' sums of exp(s) rescaled to the row's max of s
-        m_s = tl.load(base + 2, mask=ok, other=float("-inf"))
-        m_top = tl.max(m_s, 0)
-        shift = tl.exp(m_s - tl.where(m_top == float("-inf"), 0.0, m_top))
-        e_s = tl.sum(tl.load(base + 3, mask=ok, other=0.0) * shift, 0)
-        big_a = m_top + tl.log(e_s)
+        e_s = tl.sum(tl.load(base + 2, mask=ok, other=0.0), 0)
+        big_a = (1.0 - a) * mp + a * mr - _SHIFT + tl.log(e_s)  # log of sum p^(1-a) r^a
         tl.store(logq_ptr + row, s_y - big_a)
         if STATS:
-            eq_g = tl.sum(tl.load(base + 4, mask=ok, other=0.0) * shift, 0) / e_s
-            lse_p2 = tl.sum(_merge(tl.load(base + 9, mask=ok, other=float("-inf"))[:, None],
-                                   tl.load(base + 10, mask=ok, other=0.0)[:, None]), 0)
-            lse_r2 = tl.sum(_merge(tl.load(base + 11, mask=ok, other=float("-inf"))[:, None],
-                                   tl.load(base + 12, mask=ok, other=0.0)[:, None]), 0)
+            eq_g = tl.sum(tl.load(base + 3, mask=ok, other=0.0), 0) / e_s
+            _big, lse_p2 = _merge(tl.load(base + 8, mask=ok, other=float("-inf")), tl.full([C_PAD], 1.0, tl.float32), 0)
+            _big, lse_r2 = _merge(tl.load(base + 9, mask=ok, other=float("-inf")), tl.full([C_PAD], 1.0, tl.float32), 0)
             out = stats_ptr + row * 9  # alpha.STAT_NAMES' order, alpha.mixture_stats' formulas
             tl.store(out + 0, -big_a)
             tl.store(out + 1, a * eq_g - big_a)
             tl.store(out + 2, (a - 1.0) * eq_g - big_a)
-            tl.store(out + 3, -tl.sum(tl.load(base + 5, mask=ok, other=0.0), 0))
-            tl.store(out + 4, tl.sum(tl.load(base + 6, mask=ok, other=0.0), 0))
-            tl.store(out + 5, -tl.sum(tl.load(base + 7, mask=ok, other=0.0), 0))
-            tl.store(out + 6, -tl.sum(tl.load(base + 8, mask=ok, other=0.0), 0))
+            tl.store(out + 3, -tl.sum(tl.load(base + 4, mask=ok, other=0.0), 0))
+            tl.store(out + 4, tl.sum(tl.load(base + 5, mask=ok, other=0.0), 0))
+            tl.store(out + 5, -tl.sum(tl.load(base + 6, mask=ok, other=0.0), 0))
+            tl.store(out + 6, -tl.sum(tl.load(base + 7, mask=ok, other=0.0), 0))
             tl.store(out + 7, tl.exp(-(lse_p2 + big_a)))  # ESS of theta: 1 / sum p^2 / q
             tl.store(out + 8, tl.exp(-(lse_r2 + big_a)))
 
@@ -311,7 +296,7 @@ def _launch_norm_and_passes(logit_t: Tensor, logit_th: Tensor, temp: float, iter
     k_pad = max(2, triton.next_power_of_2(2**bits - 1))
     plan = passes(iterations, bits)
     norm = torch.empty(b, chunks, NORM_FIELDS, device=dev, dtype=torch.float32)
-    parts = torch.empty(2, b, chunks, 2 * k_pad, device=dev, dtype=torch.float32)
+    parts = torch.empty(2, b, chunks, k_pad, device=dev, dtype=torch.float32)
     lo = torch.zeros(len(plan) + 1, b, device=dev, dtype=torch.float32)
     common = (logit_t, logit_th, logit_t.stride(0), logit_th.stride(0), vocab)
     _norm_kernel[(b, chunks)](*common, norm, chunks, TEMP=temp, CH=CHUNK, BV=BLOCK_V, num_warps=NUM_WARPS)
