@@ -28,7 +28,7 @@ case "${1:-}" in
       --out "$OUT/heavy_32b_1gpu" > "$OUT/dual1_gpu1.log" 2>&1) &
     wait ;;
   dual2)
-    timeout 150 python3 -m pytest -q -m gpu tests/engines/optimal_sampling/test_os_decoder.py 2>&1 | tail -5
+    timeout 200 python3 -m pytest -q -m gpu tests/engines/optimal_sampling tests/engines/test_hf_static_loop.py 2>&1 | tail -5
     timeout 230 $H --theta-device cuda:1 --configs 32/512,64/512,128/512 --out "$OUT/heavy_3b_2gpu" \
       > "$OUT/dual2_3b.log" 2>&1
     timeout 200 $H --teacher qwen2.5-32b --theta qwen2.5-7b --theta-device cuda:1 --configs 32/512,64/512 \

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import random
 import subprocess
@@ -39,11 +40,13 @@ def system_info() -> dict:
     info = {"python_version": platform.python_version(), "torch_version": torch.__version__,
             "transformers_version": transformers.__version__, "cpu": platform.processor() or platform.machine(),
             "platform": platform.platform()}
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        info["git_sha"] = sha if len(sha) == 40 else None
-    except OSError:
-        info["git_sha"] = None
+    info["git_sha"] = os.environ.get("MM_ORCH_GIT_SHA")  # a copied tree's .git can be stale (lent GPUs)
+    if not info["git_sha"]:
+        try:
+            sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+            info["git_sha"] = sha if len(sha) == 40 else None
+        except OSError:
+            info["git_sha"] = None
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
         info |= {"gpu": p.name, "gpu_memory_gb": round(p.total_memory / GIB, 2), "cuda": torch.version.cuda,
