@@ -27,11 +27,19 @@ def _pyplot():
     return plt
 
 
+def _layout(fig: Any, left: float = 0.8, bottom: float = 0.55, top: float = 0.4, gap: float = 0.8) -> Any:
+    """Fixed margins in inches (legends sit inside the axes). tight_layout measured every label first: 0.9 s
+    of the main job's 2.4 s of plots on a 2-core CPU, and bbox_inches="tight" renders every figure twice."""
+    w, h = fig.get_size_inches()
+    cols = max(1, len(fig.axes))
+    axis_w = (w - left - 0.2 - gap * (cols - 1)) / cols
+    fig.subplots_adjust(left=left / w, right=1 - 0.2 / w, bottom=bottom / h, top=1 - top / h, wspace=gap / axis_w)
+    return fig
+
+
 def _save(fig: Any, path: Path) -> Path:
-    """Render to a temporary sibling, then rename: a reader never sees half a PNG. tight_layout (legends sit
-    inside the axes) instead of bbox_inches="tight", which renders every figure twice."""
+    """Render to a temporary sibling, then rename: a reader never sees half a PNG."""
     try:
-        fig.tight_layout()
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
                                                           pil_kwargs={"compress_level": 1}))
     finally:
@@ -55,7 +63,7 @@ def _latency_vs(scenarios: list[LatencyRun], axis: str) -> Any:
         ax.set_ylabel(spec.unit)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return fig
+    return _layout(fig, left=0.7, gap=0.75)
 
 
 def _points(report: Report, mode: str) -> list[ThroughputPoint]:
@@ -84,7 +92,7 @@ def _throughput(report: Report) -> Any:
         ax.set_ylabel("tokens/s")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return fig
+    return _layout(fig, left=0.85, gap=0.9)
 
 
 def _serving_points(report: Report) -> list:
@@ -115,7 +123,7 @@ def _latency_vs_throughput(report: Report) -> Any:
     ax.set_ylabel("ms")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return fig
+    return _layout(fig, top=0.6 if serialized else 0.4)
 
 
 def memory_bars(mem: MemorySection) -> list[tuple[str, float]]:
@@ -136,12 +144,13 @@ def _memory(mem: MemorySection) -> Any:
     rects = ax.barh(labels, [b[1] * 1024 for b in bars], color="#4c72b0")
     ax.bar_label(rects, labels=[f"{b[1] * 1024:.3g} MiB" for b in bars], fontsize=8, padding=2)
     ax.set_xscale("log")
+    ax.set_xlim(right=max(b[1] for b in bars) * 1024 * 4)  # room for the largest bar's label
     ax.invert_yaxis()
     source = mem.inference.source if mem.inference else (mem.load.source if mem.load else "")
     ax.set_title(f"memory (MiB, log scale){' - ' + source if source else ''}", fontsize=10)
     ax.set_xlabel("MiB")
     ax.grid(axis="x", alpha=0.3)
-    return fig
+    return _layout(fig, left=1.35)
 
 
 def _ecdf(hist_edges: list[float], counts: list[int]) -> tuple[list[float], list[float]]:
@@ -178,7 +187,7 @@ def _itl(runs: list[LatencyRun]) -> Any:
     ax.set_ylabel("fraction of gaps <= x")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    return fig
+    return _layout(fig, left=0.75)
 
 
 def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
