@@ -41,8 +41,10 @@ SHIFT = 60.0
 
 
 def eligible(p) -> bool:
-    """The steps this head computes: both models, kl_symmetry, nothing filtered (StepParams p)."""
-    return p.uses_teacher and p.uses_theta and p.alpha_method == "kl_symmetry" and p.top_k == 0 and p.top_p >= 1.0
+    """The steps this head computes (StepParams p): nothing filtered, and with both models kl_symmetry's alpha.
+    A single-model mode (teacher-only, theta-only) is the same draw with g = 0."""
+    both = p.uses_teacher and p.uses_theta
+    return p.top_k == 0 and p.top_p >= 1.0 and (p.alpha_method == "kl_symmetry" or not both)
 
 
 def passes(iterations: int, bits: int) -> list[tuple[int, float]]:
@@ -176,13 +178,16 @@ if triton is not None:
     @triton.jit
     def _draw_kernel(xt_ptr, xth_ptr, st_t, st_th, vocab, norm_ptr, prev_ptr, lo_ptr, n_rows, chunks, pass_idx,
                      prev_width, prev_k, alpha_ptr, seeds_ptr, step_ptr, keys_ptr, draw_ptr,
-                     TEMP: tl.constexpr, GREEDY: tl.constexpr, STATS: tl.constexpr, K_PAD: tl.constexpr,
-                     C_PAD: tl.constexpr, CH: tl.constexpr, BV: tl.constexpr):
+                     TEMP: tl.constexpr, GREEDY: tl.constexpr, STATS: tl.constexpr, SINGLE: tl.constexpr,
+                     K_PAD: tl.constexpr, C_PAD: tl.constexpr, CH: tl.constexpr, BV: tl.constexpr):
         row = tl.program_id(0)
         part = tl.program_id(1)
         l_u, l_v, mp, mr, same = _row_norms(norm_ptr, row, chunks, C_PAD)
-        lo = _bracket(prev_ptr, lo_ptr, row, n_rows, chunks, pass_idx - 1, prev_width, prev_k, K_PAD, C_PAD)
-        a = tl.where(same, 0.5, lo + 0.5 * prev_width)  # p == r: every a is a root, report the symmetric one
+        if SINGLE:  # one model passed as both: g = 0, s = its log-probs whatever a is
+            a = tl.where(same, 0.0, 0.0)
+        else:
+            lo = _bracket(prev_ptr, lo_ptr, row, n_rows, chunks, pass_idx - 1, prev_width, prev_k, K_PAD, C_PAD)
+            a = tl.where(same, 0.5, lo + 0.5 * prev_width)  # p == r: every a is a root, report the symmetric one
         if part == 0:
             tl.store(alpha_ptr + row, a)
         c = (1.0 - a) * mp + a * mr - _SHIFT
@@ -323,13 +328,30 @@ def head(logit_t: Tensor, logit_th: Tensor, seeds: Tensor, step: Tensor, done: T
     """(y, alpha, log q(y), log pi_theta(y), log pi_t(y), stats or None), as head.make_head's step returns."""
     logit_t, logit_th = _rows(logit_t), _rows(logit_th)
     common, st = _launch_norm_and_passes(logit_t, logit_th, temperature, iterations, bits)
+    return _draw_and_pick(logit_t, logit_th, common, st, seeds, step, done, keys, pad_id, temperature, greedy,
+                          track_stats, single=False)
+
+
+def head_single(logits: Tensor, seeds: Tensor, step: Tensor, done: Tensor, keys: Tensor, pad_id: int,
+                temperature: float, greedy: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """One model's draw (teacher-only, theta-only): (y, log q(y), its log-prob of y), q being that model."""
+    x = _rows(logits)
+    common, st = _launch_norm_and_passes(x, x, temperature, 0, 1)
+    y, _a, logq_y, l_y, _l, _stats = _draw_and_pick(x, x, common, st, seeds, step, done, keys, pad_id,
+                                                    temperature, greedy, False, single=True)
+    return y, logq_y, l_y
+
+
+def _draw_and_pick(logit_t: Tensor, logit_th: Tensor, common: tuple, st: dict, seeds: Tensor, step: Tensor,
+                   done: Tensor, keys: Tensor, pad_id: int, temperature: float, greedy: bool, track_stats: bool,
+                   single: bool) -> tuple:
     b, dev, chunks = logit_t.shape[0], logit_t.device, st["chunks"]
     alpha = torch.empty(b, device=dev, dtype=torch.float32)
     draw = torch.empty(b, chunks, DRAW_FIELDS, device=dev, dtype=torch.float32)
     _draw_kernel[(b, chunks)](*common, st["norm"], st["last"], st["lo"], b, chunks, st["pass_idx"], st["prev_w"],
                               st["prev_k"], alpha, seeds, step, keys, draw, TEMP=temperature, GREEDY=greedy,
-                              STATS=track_stats, K_PAD=st["k_pad"], C_PAD=st["c_pad"], CH=CHUNK, BV=BLOCK_V,
-                              num_warps=NUM_WARPS)
+                              STATS=track_stats, SINGLE=single, K_PAD=st["k_pad"], C_PAD=st["c_pad"], CH=CHUNK,
+                              BV=BLOCK_V, num_warps=NUM_WARPS)
     y = torch.empty(b, device=dev, dtype=torch.long)
     logq_y, lp_y, lr_y = (torch.empty(b, device=dev, dtype=torch.float32) for _ in range(3))
     stats = torch.empty(b, len(STAT_NAMES), device=dev, dtype=torch.float32) if track_stats else logq_y

@@ -87,8 +87,15 @@ def make_head(p: StepParams, upto: str = "sample", fused: bool = False) -> HeadF
 
 
 def _fused_head(p: StepParams, upto: str, temp: float, greedy: bool) -> HeadFn:
-    def head(logit_t: Tensor, logit_th: Tensor, seeds: Tensor, step: Tensor, done: Tensor, keys: Tensor,
-             pad_id: int) -> tuple[Tensor, ...]:
+    def head(logit_t: Tensor | None, logit_th: Tensor | None, seeds: Tensor, step: Tensor, done: Tensor,
+             keys: Tensor, pad_id: int) -> tuple[Tensor, ...]:
+        if logit_t is None or logit_th is None:  # single-model modes: that model's draw, a = 1 or 0
+            teacher = logit_t is not None
+            y, logq_y, l_y = fused_head.head_single(logit_t if teacher else logit_th, seeds, step, done, keys,
+                                                    pad_id, temp, greedy)
+            nan = torch.full_like(logq_y, float("nan"))
+            a = torch.full_like(logq_y, 1.0 if teacher else 0.0)
+            return y, a, logq_y, nan if teacher else l_y, l_y if teacher else nan, None
         if upto == "alpha":  # the draw kernel finishes alpha: the profiler counts it as sampling
             return (fused_head.alpha_passes(logit_t, logit_th, temp, p.iterations, GPU_BITS),)
         return fused_head.head(logit_t, logit_th, seeds, step, done, keys, pad_id, temp, greedy, p.iterations,

@@ -69,6 +69,17 @@ def fused_head_gaps() -> dict:
             gaps[f"{name}_t{temp}"] = (r - o).abs().max().item()
         gaps[f"stats_t{temp}"] = ((ref[5] - out[5]).abs() / ref[5].abs().clamp_min(1.0)).max().item()
         gaps[f"alpha_same_row_t{temp}"] = out[1][1].item()
+        for mode, a_expected in (("teacher_only", 1.0), ("theta_only", 0.0)):  # one model's draw, g = 0
+            q = StepParams(max_tokens=8, temperature=temp, mode=mode)
+            args = (lt, None) if mode == "teacher_only" else (None, lth)
+            ref = make_head(q)(*args, seeds, step, done, keys, 0)
+            out = make_head(q, fused=True)(*args, seeds, step, done, keys, 0)
+            gaps[f"{mode}_tokens_equal_t{temp}"] = bool(torch.equal(ref[0], out[0]))
+            gaps[f"{mode}_alpha_t{temp}"] = bool((out[1] == a_expected).all())
+            gaps[f"{mode}_logp_t{temp}"] = max((r - o).abs().nan_to_num(0.0).max().item()
+                                               for r, o in zip(ref[2:5], out[2:5], strict=True))
+            gaps[f"{mode}_nan_same_t{temp}"] = all(bool(torch.equal(r.isnan(), o.isnan()))
+                                                   for r, o in zip(ref[2:5], out[2:5], strict=True))
     return gaps
 
 

@@ -36,6 +36,9 @@ def test_kernels_equal_pytorch_paths_in_triton_interpreter():
         assert fused[f"alpha_t{t}"] <= 2**-20 and fused[f"alpha_same_row_t{t}"] == 0.5, fused
         assert max(fused[f"{k}_t{t}"] for k in ("logq", "logp_theta", "logp_teacher")) < 1e-4, fused
         assert fused[f"stats_t{t}"] < 1e-4, fused  # relative above 1, absolute below
+        for mode in ("teacher_only", "theta_only"):  # the single-model draw: same tokens, a = 1 / 0, NaN alike
+            assert fused[f"{mode}_tokens_equal_t{t}"] and fused[f"{mode}_alpha_t{t}"], fused
+            assert fused[f"{mode}_logp_t{t}"] < 1e-4 and fused[f"{mode}_nan_same_t{t}"], fused
     assert res["attention"] == "triton" and res["head"] == "triton" and res["same_tokens"], res
     assert res["max_logq_diff"] < 1e-4, res
 
