@@ -136,7 +136,7 @@ def run_cli(a: argparse.Namespace) -> int:
         if report.validation is None or not (report.validation.checked or report.validation.failures):
             err.print(f"no targets for '{a.model}' in the config: nothing to check", soft_wrap=True)
         else:
-            out.print(validation_table(report.validation))
+            cli_gate.wide(out).print(validation_table(report.validation))
     study = [("study", p) for p in result.study_files]  # issue 12: e.g. the context-length curve
     for label, path in (("report", result.path), ("summary", result.markdown), ("junit", result.junit), *study):
         if path is not None:

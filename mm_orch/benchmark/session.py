@@ -131,7 +131,7 @@ def warnings_for(report: Report) -> list[str]:
     for f in failed_phases(report):
         out.append(f"{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) failed: {f['error']}")
     for c in report.validation.failures if report.validation else []:
-        out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g}")
+        out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")
     return out
 
 
@@ -176,5 +176,7 @@ def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = N
             reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
             e.path = reporter.write(e.report, cfg.benchmark.report.format)
         raise
-    progress.phase("report: JSON, Markdown, plots, gate", None)  # so the last test's time stops here
+    fmt = cfg.benchmark.report.format.upper()
+    written = f"{fmt}, Markdown, plots" if opts.markdown else fmt
+    progress.phase(f"report: {written}, gate", None)  # so the last test's time stops here
     return finish(cfg, opts, report, baseline)
