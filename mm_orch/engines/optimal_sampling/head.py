@@ -2,7 +2,8 @@
 
 `make_head` returns a pure function of device tensors (no host sync), compiled with torch.compile on
 CUDA so the bisection's reductions fuse; the caller writes its outputs into the step's records.
-With `fused`, the default step (kl_symmetry, no top-k / top-p) runs as fused_head.py's Triton kernels.
+With `fused`, the default step (kl_symmetry or one model, no top-k / top-p) runs as fused_head.py's Triton
+kernels.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mm_orch.engines.optimal_sampling import OptimalSamplingV1
-from mm_orch.engines.optimal_sampling.decoder import resolve_attention
+from mm_orch.engines.optimal_sampling import OptimalSamplingV1, fused_head
+from mm_orch.engines.optimal_sampling.decoder import resolve_attention, resolve_head
+from mm_orch.engines.optimal_sampling.head import StepParams
 from mm_orch.errors import ConfigError
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
@@ -51,6 +52,26 @@ def test_attention_choice_is_checked():
     if os.environ.get("TRITON_INTERPRET") != "1":
         with pytest.raises(ConfigError, match="attention 'triton' needs a CUDA device"):
             resolve_attention("triton", "cpu")
+
+
+def test_head_choice_is_checked():
+    assert resolve_head("auto", "cpu") == "torch" and resolve_head("torch", "cuda") == "torch"
+    with pytest.raises(ConfigError, match="unknown step head 'fast'"):
+        resolve_head("fast", "cpu")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        with pytest.raises(ConfigError, match="head 'triton' needs a CUDA device"):
+            resolve_head("triton", "cpu")
+
+
+def test_fused_head_serves_the_unfiltered_steps_and_plans_the_bisection():
+    assert fused_head.eligible(StepParams(8))  # kl_symmetry, no filter
+    assert fused_head.eligible(StepParams(8, alpha_method="entropy", mode="teacher_only"))  # alpha unused
+    assert not fused_head.eligible(StepParams(8, alpha_method="entropy"))
+    assert not fused_head.eligible(StepParams(8, top_p=0.9)) and not fused_head.eligible(StepParams(8, top_k=5))
+    # 20 steps, 2 per pass: 10 passes of 3 points; 3 per pass: 6 of 7 points, then 2 steps (3 points)
+    assert fused_head.passes(20, 2) == [(3, 4.0**-i) for i in range(1, 11)]
+    plan = fused_head.passes(20, 3)
+    assert [k for k, _ in plan] == [7] * 6 + [3] and plan[-1][1] == 2.0**-20
 
 
 @pytest.mark.gpu
