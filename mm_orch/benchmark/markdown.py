@@ -170,7 +170,8 @@ def report_markdown(report: Report, plots: dict[str, Path] | None = None, title:
         out += ["", "## Targets: " + ("PASSED" if v.passed else "FAILED"), "",
                 table(["metric", "actual", "target", "result"],
                       [[c.metric, c.actual, f"{c.comparison} {fmt(c.target)}", "ok" if c.passed else "FAIL"]
-                       for c in v.checked])]
+                       for c in v.checked]
+                      + [[s.metric, "n/a", "", f"skipped: {s.reason}"] for s in v.skipped])]
     if report.baseline_check:
         out += ["", baseline_markdown(report.baseline_check)]
     if plots:

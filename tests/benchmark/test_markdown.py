@@ -21,6 +21,15 @@ def test_report_markdown_holds_the_numbers():
     assert "## Targets: PASSED" in md and "| memory.peak_gb | 0.401 | <= 4.00 | ok |" in md
 
 
+def test_markdown_lists_skipped_targets_as_the_console_does():
+    from mm_orch.benchmark.targets import TargetSkip
+
+    report = make_report()
+    report.validation.skipped.append(TargetSkip(metric="latency.tpot_ms", target_name="max_tpot_ms",
+                                                reason="not measured in this run"))
+    assert "| latency.tpot_ms | n/a |  | skipped: not measured in this run |" in report_markdown(report)
+
+
 def test_markdown_shows_spread_and_gate_regressions():
     base = make_report()
     now = merge_repeats([make_report(**{"latency.ttft_ms": v}) for v in (20.0, 25.0, 30.0)])
