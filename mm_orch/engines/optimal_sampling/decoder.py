@@ -348,25 +348,22 @@ class DualDecoder:
 
 def resolve_attention(name: str, device: str) -> str:
     """auto: the Triton decode kernel on CUDA (where Triton is installed), else matmul + softmax + matmul."""
-    if name not in ATTENTION:
-        raise ConfigError(f"unknown decode attention '{name}' (choose from {', '.join(ATTENTION)})")
-    if name == "auto":
-        return "triton" if device.startswith("cuda") and triton_support.available() else "matmul"
-    if name == "triton" and not triton_support.usable(device):
-        raise ConfigError("attention 'triton' needs a CUDA device and the triton package "
-                          "(use 'matmul' or 'sdpa')")
-    return name
+    return _resolve_kernel("decode attention", name, ATTENTION, device, "matmul", "'matmul' or 'sdpa'")
 
 
 def resolve_head(name: str, device: str) -> str:
     """auto: fused_head's Triton kernels on CUDA (where Triton is installed), else PyTorch. Either way the
     kernels serve only the steps fused_head.eligible accepts; other settings run the PyTorch head."""
-    if name not in HEADS:
-        raise ConfigError(f"unknown step head '{name}' (choose from {', '.join(HEADS)})")
+    return _resolve_kernel("step head", name, HEADS, device, "torch", "'torch'")
+
+
+def _resolve_kernel(what: str, name: str, choices: tuple[str, ...], device: str, fallback: str, others: str) -> str:
+    if name not in choices:
+        raise ConfigError(f"unknown {what} '{name}' (choose from {', '.join(choices)})")
     if name == "auto":
-        return "triton" if device.startswith("cuda") and triton_support.available() else "torch"
+        return "triton" if device.startswith("cuda") and triton_support.available() else fallback
     if name == "triton" and not triton_support.usable(device):
-        raise ConfigError("head 'triton' needs a CUDA device and the triton package (use 'torch')")
+        raise ConfigError(f"{what} 'triton' needs a CUDA device and the triton package (use {others})")
     return name
 
 

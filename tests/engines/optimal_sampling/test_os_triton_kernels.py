@@ -44,23 +44,18 @@ def test_kernels_equal_pytorch_paths_in_triton_interpreter():
     assert res["max_logq_diff"] < 1e-4, res
 
 
-def test_attention_choice_is_checked():
-    assert resolve_attention("auto", "cpu") == "matmul"
-    assert resolve_attention("sdpa", "cpu") == "sdpa"
-    with pytest.raises(ConfigError, match="unknown decode attention 'flash'"):
-        resolve_attention("flash", "cpu")
+@pytest.mark.parametrize("resolve, cpu_default, other, bad, unknown, needs", [
+    (resolve_attention, "matmul", "sdpa", "flash", "unknown decode attention 'flash'",
+     "attention 'triton' needs a CUDA device"),
+    (resolve_head, "torch", "torch", "fast", "unknown step head 'fast'", "head 'triton' needs a CUDA device"),
+])
+def test_kernel_choices_are_checked(resolve, cpu_default, other, bad, unknown, needs):
+    assert resolve("auto", "cpu") == cpu_default and resolve(other, "cuda") == other
+    with pytest.raises(ConfigError, match=unknown):
+        resolve(bad, "cpu")
     if os.environ.get("TRITON_INTERPRET") != "1":
-        with pytest.raises(ConfigError, match="attention 'triton' needs a CUDA device"):
-            resolve_attention("triton", "cpu")
-
-
-def test_head_choice_is_checked():
-    assert resolve_head("auto", "cpu") == "torch" and resolve_head("torch", "cuda") == "torch"
-    with pytest.raises(ConfigError, match="unknown step head 'fast'"):
-        resolve_head("fast", "cpu")
-    if os.environ.get("TRITON_INTERPRET") != "1":
-        with pytest.raises(ConfigError, match="head 'triton' needs a CUDA device"):
-            resolve_head("triton", "cpu")
+        with pytest.raises(ConfigError, match=needs):
+            resolve("triton", "cpu")
 
 
 def test_fused_head_serves_the_unfiltered_steps_and_plans_the_bisection():
