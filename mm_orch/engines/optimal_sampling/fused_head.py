@@ -59,7 +59,11 @@ def passes(iterations: int, bits: int) -> list[tuple[int, float]]:
 
 
 if triton is not None:
-    _SHIFT = tl.constexpr(SHIFT)  # a kernel reads globals only as compile-time constants
+    # a kernel reads globals only as compile-time constants
+    _SHIFT = tl.constexpr(SHIFT)
+    _NF = tl.constexpr(NORM_FIELDS)
+    _DF = tl.constexpr(DRAW_FIELDS)
+    _NS = tl.constexpr(len(STAT_NAMES))
 
     @triton.jit
     def _lane_lse(m, e, x):
@@ -80,7 +84,7 @@ if triton is not None:
         """Theta's and the teacher's log-normalisers of u = logits / T, their largest log-probs, and whether
         v - u is constant (p == r)."""
         ch = tl.arange(0, C_PAD)
-        base = norm_ptr + (row * chunks + ch) * 6
+        base = norm_ptr + (row * chunks + ch) * _NF
         ok = ch < chunks
         m_u, l_u = _merge(tl.load(base + 0, mask=ok, other=float("-inf")), tl.load(base + 1, mask=ok, other=0.0), 0)
         m_v, l_v = _merge(tl.load(base + 2, mask=ok, other=float("-inf")), tl.load(base + 3, mask=ok, other=0.0), 0)
@@ -144,7 +148,7 @@ if triton is not None:
             d_hi = tl.maximum(d_hi, tl.where(both, w - u, float("-inf")))
         big_u, l_u = _merge(m_u, e_u, 0)
         big_v, l_v = _merge(m_v, e_v, 0)
-        out = norm_ptr + (row * chunks + part) * 6
+        out = norm_ptr + (row * chunks + part) * _NF
         tl.store(out + 0, big_u)
         tl.store(out + 1, tl.exp(l_u - tl.where(big_u == float("-inf"), 0.0, big_u)))
         tl.store(out + 2, big_v)
@@ -235,7 +239,7 @@ if triton is not None:
                 m_r2, e_r2 = _lane_lse(m_r2, e_r2, tl.where(on, 2.0 * lr - s, float("-inf")))
         top = tl.max(best, 0)
         top_id = tl.min(tl.where(best == top, best_id, 2147483647), 0)
-        out = draw_ptr + (row * chunks + part) * 11
+        out = draw_ptr + (row * chunks + part) * _DF
         tl.store(out + 0, top)
         tl.store(out + 1, top_id.to(tl.float32))  # exact: ids < 2**24
         tl.store(out + 2, tl.sum(e_s, 0))
@@ -257,7 +261,7 @@ if triton is not None:
         row = tl.program_id(0)
         ch = tl.arange(0, C_PAD)
         ok = ch < chunks
-        base = draw_ptr + (row * chunks + ch) * 11
+        base = draw_ptr + (row * chunks + ch) * _DF
         lead = tl.load(base + 0, mask=ok, other=float("-inf"))
         lead_id = tl.load(base + 1, mask=ok, other=3.0e38)
         top = tl.max(lead, 0)
@@ -281,7 +285,7 @@ if triton is not None:
             eq_g = tl.sum(tl.load(base + 3, mask=ok, other=0.0), 0) / e_s
             _big, lse_p2 = _merge(tl.load(base + 8, mask=ok, other=float("-inf")), tl.full([C_PAD], 1.0, tl.float32), 0)
             _big, lse_r2 = _merge(tl.load(base + 9, mask=ok, other=float("-inf")), tl.full([C_PAD], 1.0, tl.float32), 0)
-            out = stats_ptr + row * 9  # alpha.STAT_NAMES' order, alpha.mixture_stats' formulas
+            out = stats_ptr + row * _NS  # alpha.STAT_NAMES' order, alpha.mixture_stats' formulas
             tl.store(out + 0, -big_a)
             tl.store(out + 1, a * eq_g - big_a)
             tl.store(out + 2, (a - 1.0) * eq_g - big_a)
