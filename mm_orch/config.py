@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from mm_orch.benchmark.generation import GenerationSettings
-from mm_orch.benchmark.schedule import ScheduleSpec
-from mm_orch.engines.dual_plugin import OptimalSamplingSettings  # noqa: F401  - re-exported for old callers
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
+from mm_orch.load.schedule import ScheduleSpec
+from mm_orch.strict import Strict
 from mm_orch.studies.settings import StudySettings
 
 # A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
@@ -22,10 +22,6 @@ PACKAGED_CONFIG_PATH = Path(__file__).resolve().parent / "defaults" / "benchmark
 DEFAULT_CONFIG_PATH = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else PACKAGED_CONFIG_PATH
 TEST_TYPES = ("latency", "memory", "throughput")  # what a plain --benchmark runs
 ALL_TEST_TYPES = (*TEST_TYPES, "load")  # load (open loop) runs when asked for
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class LatencySettings(Strict):
@@ -82,7 +78,7 @@ class LoadSettings(ScheduleSpec):
     input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (one "
                                      "per request); None = the config's test prompts (or --prompts), cycled.")
     output_length: int = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
-    # saturation (--request-rate sweep, issue 12): studies/saturation.py
+    # saturation (--request-rate sweep): studies/saturation.py
     saturation: bool = Field(False, description="Saturation curve instead of one rate: a burst (request_rate inf) "
                              "finds the most requests/s, then one open-loop run per rate from sweep_low_fraction x "
                              "that maximum up to it.")
@@ -282,7 +278,7 @@ class Config(Strict):
     test_prompts: TestPrompts = TestPrompts()
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
-    studies: StudySettings = StudySettings()  # issue 12: workload, accuracy, context length, SLOs
+    studies: StudySettings = StudySettings()  # workload, accuracy, context length, SLOs
 
     @model_validator(mode="after")
     def _beams_are_hf_only(self) -> Config:
@@ -371,10 +367,11 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     return data, text
 
 
-def _merge(base: dict, upd: dict) -> dict:
+def deep_merge(base: dict, upd: dict) -> dict:
+    """base with upd laid over it, nested dicts merged key by key (the config layers and CLI overrides)."""
     out = dict(base)
     for k, v in upd.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -403,9 +400,9 @@ def load_config(path: str | Path | None = None, sets: list[str] | tuple[str, ...
     data: dict[str, Any] = {}
     for layer in layers:
         raw, text = _read_yaml(layer)
-        data = _validated(_merge(data, raw), str(layer), text)
+        data = _validated(deep_merge(data, raw), str(layer), text)
     for item in sets:
-        data = _validated(_merge(data, parse_set(item)), f"--set {item}")
+        data = _validated(deep_merge(data, parse_set(item)), f"--set {item}")
     return Config.model_validate(data)
 
 
@@ -420,6 +417,6 @@ def _validated(data: dict[str, Any], source: str, text: str | None = None) -> di
 def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "overrides") -> Config:
     """Deep-merge a dict of overrides (HTTP body, CLI) into a config, validating the result."""
     try:
-        return Config.model_validate(_merge(cfg.model_dump(), overrides))
+        return Config.model_validate(deep_merge(cfg.model_dump(), overrides))
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from None

@@ -26,12 +26,6 @@ class EngineError(MmOrchError):
         self.cause = cause
 
 
-class TargetCheckFailed(MmOrchError):
-    """A target or baseline check failed (exit 1)."""
-
-    exit_code = 1
-
-
 class BenchmarkInterrupted(MmOrchError):
     """Ctrl-C during a run (exit 130); `report` holds the tests that finished, marked incomplete, or None."""
 

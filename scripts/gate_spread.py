@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 
-from mm_orch.benchmark.baseline import compare_to_baseline
 from mm_orch.benchmark.reporter import load_report
 from mm_orch.config import GateSettings
+from mm_orch.gate.baseline import compare_to_baseline
 
 
 def main() -> None:

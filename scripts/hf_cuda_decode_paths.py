@@ -1,6 +1,6 @@
 """Time the hf engine's decode paths on CUDA for one model: generate eager, generate with a static cache +
 torch.compile (inductor, or the "cudagraphs" backend), and the engine's static loop with captured CUDA graphs
-(engine.hf.decode_loop static, mm_orch/engines/hf_graphs.py). Each path runs in its own process; one JSON
+(engine.hf.decode_loop static, mm_orch/engines/hf/graphs.py). Each path runs in its own process; one JSON
 line per call: first call (compile/capture included) and steady calls, for the shapes the default config uses.
 
     python3 scripts/hf_cuda_decode_paths.py --model qwen2.5-3b --paths static,eager,inductor,cudagraphs
@@ -24,7 +24,7 @@ def one_path(model_name: str, path: str) -> None:
     from transformers import CompileConfig
 
     from mm_orch.engines.base import GenerationRequest
-    from mm_orch.engines.hf import HFEngine
+    from mm_orch.engines.hf.engine import HFEngine
 
     eng = HFEngine(model_name, device="cuda", load_format="dummy",
                    decode_loop="static" if path == "static" else "generate")

@@ -2,7 +2,7 @@
 
     python3 scripts/load_gap_probe.py [--concurrency 256] [--n 1280] [--profile FILE]
 
-Runs mm_orch's async client (one loop, as `--tests load`) against mm_orch.mock_server (80 ms TTFT, 15 ms
+Runs mm_orch's async client (one loop, as `--tests load`) against mm_orch.mock.server (80 ms TTFT, 15 ms
 ITL, 64 tokens) in its own process and prints: the wall (first due to last token) against n / c waves of
 the truth E2E, the per-request TTFT/E2E, the gap between a request's last byte and the next send on its
 slot (matched first-in first-out), the mock's and the client's CPU, and the load average.
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mm_orch.mock_server import MockProcess, MockTiming, expected  # noqa: E402
+from mm_orch.mock.server import MockProcess, MockTiming, expected  # noqa: E402
 
 TIMING = MockTiming(ttft_ms=80.0, itl_ms=15.0, tokens=64)
 
@@ -44,10 +44,10 @@ def main() -> None:
     p.add_argument("--json", help="write the figures here")
     p.add_argument("--profile-mock", help="run the mock under cProfile, its profile written here")
     a = p.parse_args()
-    from mm_orch.benchmark.load_runner import _run_async_here, build_requests
     from mm_orch.benchmark.progress import NullProgress
     from mm_orch.config import LoadSettings
-    from mm_orch.engines.openai_http import OpenAIEngine
+    from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.load.dispatch import _run_async_here, build_requests
 
     truth = expected(TIMING, 64)["e2e_ms"]
     mock_cls = MockProcess
@@ -57,7 +57,7 @@ def main() -> None:
                 import subprocess
 
                 self.proc = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", a.profile_mock, "-m",
-                                              "mm_orch.mock_server", *self.args()], stdout=subprocess.PIPE, text=True)
+                                              "mm_orch.mock.server", *self.args()], stdout=subprocess.PIPE, text=True)
                 self.port = int(self.proc.stdout.readline().rsplit(":", 1)[1].split("/")[0])
                 return self
 

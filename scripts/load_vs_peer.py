@@ -2,7 +2,7 @@
 
     python3 scripts/load_vs_peer.py [--repeats 2] [--out reports/load_client_vs_peer.json]
 
-The mock (mm_orch.mock_server, its own process): TTFT 80 ms, ITL 15 ms, 64 tokens, one token per event,
+The mock (mm_orch.mock.server, its own process): TTFT 80 ms, ITL 15 ms, 64 tokens, one token per event,
 usage on; it measures how late it wrote each first event, and that median is taken out of each tool's
 median TTFT: client-added TTFT = median TTFT - 80 ms - the mock's median first-event lateness.
 Each tool runs as a child process; its CPU time is read with RUSAGE_CHILDREN, per 1,000 requests as the
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mm_orch.mock_server import MockProcess, MockTiming, expected  # noqa: E402
+from mm_orch.mock.server import MockProcess, MockTiming, expected  # noqa: E402
 
 TIMING = MockTiming(ttft_ms=80.0, itl_ms=15.0, tokens=64)
 INPUT_LEN, OUTPUT_LEN = 32, 64
@@ -106,9 +106,9 @@ def one_round(mock: MockProcess, tools: list[str], tokenizer: str, workers: int,
 
 def one_mm_orch(argv: list[str]) -> None:
     """Child: one mm_orch load run, its LoadResult written as JSON."""
-    from mm_orch.benchmark.load_runner import run_load
     from mm_orch.config import LoadSettings
-    from mm_orch.engines.openai_http import OpenAIEngine
+    from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.load.dispatch import run_load
 
     base_url, rate, conc, n, workers, out = argv
     e = OpenAIEngine("mock", base_url=base_url, served_model="mock", tokenizer="tiny-qwen2", api_key_env="")

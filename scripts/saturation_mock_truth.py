@@ -2,7 +2,7 @@
 
     python3 scripts/saturation_mock_truth.py REPORT.json --ttft-ms 50 --itl-ms 10 --tokens 32 --max-concurrency 8
 
-The capped mock is a FIFO queue of N servers of fixed service time (mm_orch/mock_queue.py): over the very
+The capped mock is a FIFO queue of N servers of fixed service time (mm_orch/mock/queue.py): over the very
 schedules the report ran (its seed, arrivals and the rates it measured), it predicts each rate's TTFT from
 arrival, the burst's throughput, and so the knee the rule should find. Prints a Markdown table.
 """
@@ -14,10 +14,10 @@ import math
 import sys
 
 from mm_orch.benchmark.reporter import load_report
-from mm_orch.benchmark.schedule import ScheduleSpec, arrival_offsets_ns
-from mm_orch.mock_queue import percentile, queue_ttft_ms
-from mm_orch.mock_server import MockTiming, capacity_rps, expected
-from mm_orch.studies.saturation import find_knee
+from mm_orch.load.saturation import find_knee
+from mm_orch.load.schedule import ScheduleSpec, arrival_offsets_ns
+from mm_orch.mock.queue import percentile, queue_ttft_ms
+from mm_orch.mock.server import MockTiming, capacity_rps, expected
 
 STAT_Q = {"p99": 99, "p95": 95, "p90": 90, "max": 100}
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def bench_one(args: argparse.Namespace) -> dict:
     from mm_orch.engines.base import GenerationRequest, now_ns
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     compilation = {}
     if args.fuse_allreduce_rms != "auto":

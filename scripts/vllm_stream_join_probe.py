@@ -13,7 +13,7 @@ import threading
 import time
 
 from mm_orch.engines.base import GenerationRequest
-from mm_orch.engines.vllm import VLLMEngine
+from mm_orch.engines.vllm.engine import VLLMEngine
 
 
 def main() -> None:

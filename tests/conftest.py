@@ -28,7 +28,7 @@ test_prompts:
 @pytest.fixture(scope="module")
 def engine(mock):
     """The openai engine on the module's `mock` server (a module using this defines its own `mock`)."""
-    from mm_orch.engines.openai_http import OpenAIEngine
+    from mm_orch.engines.openai.engine import OpenAIEngine
 
     e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="")
     e.load()
@@ -38,7 +38,7 @@ def engine(mock):
 
 @pytest.fixture(scope="session")
 def hf_engine():
-    from mm_orch.engines.hf import HFEngine
+    from mm_orch.engines.hf.engine import HFEngine
 
     engine = HFEngine("tiny-qwen2", device="cpu")
     engine.info = engine.load()

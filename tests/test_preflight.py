@@ -106,7 +106,7 @@ def test_corrupt_jobs_database_is_one_line(tmp_path, quick_config_path):
 
 def test_a_damaged_jobs_database_is_refused_by_the_store(tmp_path):
     """A real SQLite file whose pages were overwritten: quick_check finds it, the store refuses it."""
-    from mm_orch.api.store import DB_NAME, JobStore, StoreCorrupt
+    from mm_orch.jobs.store import DB_NAME, JobStore, StoreCorrupt
 
     store = JobStore(tmp_path)
     for _ in range(200):

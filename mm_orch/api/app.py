@@ -22,10 +22,10 @@ from mm_orch.api.limits import BodySizeLimit
 from mm_orch.api.routes import Service, jobs, public
 from mm_orch.api.scheduler import Scheduler
 from mm_orch.api.schemas import ErrorBody
-from mm_orch.api.store import JobStore
 from mm_orch.config import Config
 from mm_orch.errors import ConfigError
 from mm_orch.executors.ray_service import RayExecutor
+from mm_orch.jobs.store import JobStore
 from mm_orch.models.registry import BUILTIN
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from mm_orch.api.schemas import (
     JobSummary,
     JobView,
 )
-from mm_orch.api.store import JobRow, JobStore, QueueFull
 from mm_orch.api.submission import build_job_config
 from mm_orch.config import Config
 from mm_orch.errors import ConfigError
+from mm_orch.jobs.store import JobRow, JobStore, QueueFull
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any, Protocol
 
-from mm_orch.api.store import INTERRUPTED, JobRow, JobStore
 from mm_orch.config import Config
 from mm_orch.executors.devices import job_gpus
 from mm_orch.executors.local import LocalExecutor
+from mm_orch.jobs.store import INTERRUPTED, JobRow, JobStore
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from mm_orch.config import (
     EngineSettings,
     LatencySettings,
     MemorySettings,
-    OptimalSamplingSettings,
     Targets,
     TestPrompts,
     ThroughputSettings,
 )
 from mm_orch.engines.base import engine_names
+from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
 
 TestType = Literal["latency", "memory", "throughput", "load"]  # load: the server config's benchmark.load
 

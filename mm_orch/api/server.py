@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from mm_orch.api.auth import TOKEN_ENV
-from mm_orch.api.store import JobStore
 from mm_orch.config import load_config
 from mm_orch.errors import ConfigError
 from mm_orch.io import check_writable_dir
+from mm_orch.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

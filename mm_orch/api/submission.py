@@ -8,11 +8,11 @@ Model names must be registered aliases.
 from __future__ import annotations
 
 from mm_orch.api.schemas import BenchmarkRequest
-from mm_orch.benchmark.fit import check_before_load
 from mm_orch.config import ApiSettings, Config, apply_overrides
 from mm_orch.engines.base import engine_names
 from mm_orch.errors import ConfigError, ModelNotFoundError
 from mm_orch.models.registry import BUILTIN
+from mm_orch.run.preflight import check_before_load
 
 
 def check_model(name: str, cfg: Config, field: str) -> None:

@@ -14,7 +14,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from mm_orch.api.store import JobStore, report_path
+from mm_orch.jobs.store import JobStore, report_path
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def run_job(store: JobStore, job_id: str) -> None:
-    from mm_orch.benchmark.session import SessionOptions, run_session
     from mm_orch.config import Config
     from mm_orch.errors import MmOrchError
+    from mm_orch.run.session import SessionOptions, run_session
 
     row = store.get(job_id)
     if row is None or row.status != "running":

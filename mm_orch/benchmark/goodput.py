@@ -9,27 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mm_orch.benchmark.metrics import e2e_ms, tpot_ms, ttft_ms
 from mm_orch.benchmark.slo import SLO, SLO_KEYS
 from mm_orch.engines.base import RequestRecord
 from mm_orch.errors import ConfigError
+from mm_orch.report.goodput import GoodputResult
+from mm_orch.report.metrics import e2e_ms, tpot_ms, ttft_ms
 
 _METRICS = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "e2e_ms": e2e_ms}
-
-
-class GoodputResult(BaseModel):
-    """How many requests met every objective of the SLO over one measured phase."""
-
-    model_config = ConfigDict(extra="forbid")
-    slo: SLO = Field(description="The objectives checked.")
-    requests: int = Field(description="Requests in the phase, failed ones included.")
-    met: int = Field(description="Requests that succeeded and met every objective.")
-    share_met: float | None = Field(description="met / requests; None for no requests.")
-    goodput_rps: float | None = Field(description="met / wall time of the phase (requests per second).")
-    missed_by: dict[str, int] = Field(description="Per objective, the successful requests that missed it.")
-    failed: int = Field(description="Requests that failed (they count as missing every objective).")
 
 
 def meets(r: RequestRecord, slo: SLO) -> bool:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from mm_orch.benchmark.metrics import Distribution, MetricsSummary, summarize
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.workloads import Prompt, make_request
+from mm_orch.benchmark.prompts import Prompt, make_request
 from mm_orch.engines.base import Engine, now_ns
 from mm_orch.errors import ConfigError
+from mm_orch.report.metrics import Distribution, MetricsSummary, summarize
 
 
 class LatencyResult(BaseModel):

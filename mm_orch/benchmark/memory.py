@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from mm_orch.benchmark.workloads import Prompt, make_request
+from mm_orch.benchmark.prompts import Prompt, make_request
 from mm_orch.engines.base import Engine, ModelInfo, RequestRecord
 from mm_orch.monitor.sampler import PeakRssSampler
 from mm_orch.monitor.snapshot import MemorySnapshot
@@ -145,7 +145,7 @@ class MemoryBenchmark:
 
 
 def kv_cache_gb(info: ModelInfo | None, rec: RequestRecord) -> float | None:
-    from mm_orch.benchmark.metrics import kv_cache_bytes
+    from mm_orch.report.metrics import kv_cache_bytes
 
     if info is None or not rec.success:
         return None

@@ -8,14 +8,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mm_orch.benchmark import catalogue
 from mm_orch.benchmark.latency import LatencyResult
 from mm_orch.benchmark.memory import InferenceMemoryResult
-from mm_orch.benchmark.report import assemble_report, latency_section, memory_section, throughput_section
-from mm_orch.benchmark.schema import SCHEMA_VERSION, Report
-from mm_orch.benchmark.targets import ValidationResult, validate_targets
+from mm_orch.benchmark.sections import assemble_report, latency_section, memory_section, throughput_section
 from mm_orch.errors import ConfigError
+from mm_orch.gate.targets import validate_targets
 from mm_orch.io import atomic_write_text, read_user_file
+from mm_orch.report import catalogue
+from mm_orch.report.model import SCHEMA_VERSION, Report
+from mm_orch.report.validation import ValidationResult
 
 __all__ = ["BenchmarkReporter", "Report", "ValidationResult", "flatten", "load_report", "parse_report",
            "validate_targets"]
@@ -60,7 +61,7 @@ def parse_report(text: str, source: str) -> Report:
     """A report from JSON text: schema 2 through the model, schema 1 converted; else a one-line ConfigError."""
     from pydantic import ValidationError
 
-    from mm_orch.benchmark.report_v1 import convert_v1
+    from mm_orch.report.muai_keys import convert_v1
 
     try:
         data = json.loads(text)

@@ -9,12 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel, ConfigDict
 
-from mm_orch.benchmark.goodput import SLO, GoodputResult, goodput
-from mm_orch.benchmark.metrics import MetricsSummary, summarize
+from mm_orch.benchmark.goodput import SLO, goodput
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.workloads import Prompt, make_request
+from mm_orch.benchmark.prompts import Prompt, make_request
 from mm_orch.engines.base import Engine, RequestRecord, now_ns
 from mm_orch.errors import ConfigError
+from mm_orch.report.goodput import GoodputResult
+from mm_orch.report.metrics import MetricsSummary, summarize
 
 
 class ThroughputResult(BaseModel):

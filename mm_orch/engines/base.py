@@ -68,6 +68,14 @@ class RequestRecord:
     batched: bool = False
 
 
+def fail_records(records: list[RequestRecord], e: BaseException) -> list[RequestRecord]:
+    """Mark each record failed with the exception's first line (a failed request is data, not a crash)."""
+    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    for rec in records:
+        rec.success, rec.error, rec.end_ns = False, msg, now_ns()
+    return records
+
+
 @dataclass(slots=True)
 class ModelInfo:
     """What benchmarks may know of the loaded model (for KV-cache size and reports)."""

@@ -3,10 +3,11 @@
     register_engine("hf", HFEngine, settings=HFEngineSettings, flags={"static_cache": "--static-cache"})
 
 The engine may be given as the class or as "module:Class" (imported when first used, so heavy libraries
-load only then). Every module in mm_orch/engines/ is imported once by discover(), so a new engine is one
-new file there; a plug-in outside the package (a test engine) registers itself when imported. The config's
-`engine:` section is validated from this registry (config.EngineSettings): `engine.<name>` holds the
-engine's settings; `--flag` values given on the command line land there.
+load only then). Every package in mm_orch/engines/ is imported once by discover(), so a new engine is one
+new package there (its __init__ registers it); a plug-in outside the package (a test engine) registers
+itself when imported. The config's `engine:` section is validated from this registry
+(config.EngineSettings): `engine.<name>` holds the engine's settings; `--flag` values given on the
+command line land there.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def register_engine(name: str, target: Any, *, settings: type[BaseModel], flags:
 
 
 def discover() -> None:
-    """Import every module of mm_orch.engines once, so each registers itself."""
+    """Import every engine package of mm_orch.engines once, so each registers itself."""
     global _discovered
     if _discovered:
         return
@@ -60,7 +61,7 @@ def discover() -> None:
     import mm_orch.engines as package
 
     for mod in pkgutil.iter_modules(package.__path__):
-        if not mod.ispkg:
+        if mod.ispkg:  # one package per engine; its __init__ registers it
             importlib.import_module(f"{package.__name__}.{mod.name}")
 
 

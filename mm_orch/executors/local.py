@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mm_orch.api.store import JobRow, JobStore, log_path
 from mm_orch.executors.devices import VISIBLE_ENV
+from mm_orch.jobs.store import JobRow, JobStore, log_path
 
 log = logging.getLogger(__name__)
 

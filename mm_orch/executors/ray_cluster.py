@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mm_orch.errors import ConfigError
-from mm_orch.executors.job import JobOutcome, JobSpec, run_job_spec
+from mm_orch.jobs.spec import JobOutcome, JobSpec, run_job_spec
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mm_orch.api.store import JobRow, JobStore, report_path
-from mm_orch.executors.job import JobSpec
 from mm_orch.executors.ray_cluster import RayCluster
+from mm_orch.jobs.spec import JobSpec
+from mm_orch.jobs.store import JobRow, JobStore, report_path
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,9 @@ class RayRun:
 
     def outcome(self) -> str | None:
         """Write the report and finish the job; else the reason it failed."""
-        from mm_orch.benchmark.schema import Report
-        from mm_orch.benchmark.session import SessionOptions, finish
         from mm_orch.config import Config
+        from mm_orch.report.model import Report
+        from mm_orch.run.session import SessionOptions, finish
 
         out = self.cluster.outcome(self.ref)
         if out.error is not None or out.report is None:

@@ -11,11 +11,10 @@ import math
 import re
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mm_orch.benchmark.metrics import MetricsSummary, summarize
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine, GenerationRequest, RequestRecord, now_ns
+from mm_orch.report.metrics import summarize
+from mm_orch.report.studies import AccuracyResult, AccuracyRun, Example, Score
 from mm_orch.studies.accuracy_tasks import Task, load_tasks
 from mm_orch.studies.settings import AccuracySettings
 
@@ -58,43 +57,6 @@ def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[floa
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
     lo = 0.0 if correct == 0 else max(0.0, centre - half)  # exact ends, not rounding noise
     return lo, 1.0 if correct == total else min(1.0, centre + half)
-
-
-class Score(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    correct: int = Field(description="Tasks answered correctly.")
-    total: int = Field(description="Tasks scored (a failed request counts as wrong).")
-    accuracy: float | None = Field(description="correct / total.")
-    ci95_low: float | None = Field(description="Lower end of the 95 % Wilson interval.")
-    ci95_high: float | None = Field(description="Upper end of the 95 % Wilson interval.")
-
-
-class Example(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    prompt: str = Field(description="The task as sent.")
-    answer: str = Field(description="The expected answer.")
-    output: str | None = Field(description="The engine's reply; null when the request failed.")
-    correct: bool = Field(description="The reply matched the answer.")
-
-
-class AccuracyRun(BaseModel):
-    """One pass over the tasks in one engine mode."""
-
-    model_config = ConfigDict(extra="forbid")
-    mode: str = Field(description="'default', or the dual engine's optimal_sampling / teacher_only / theta_only.")
-    overall: Score = Field(description="Every task of this pass.")
-    by_kind: dict[str, Score] = Field(description="numeric (numeric match) and exact (exact match) tasks apart.")
-    metrics: MetricsSummary = Field(description="Speed of answering: the usual metrics over these requests.")
-    examples: list[Example] = Field(description="The first few tasks with the engine's replies.")
-
-
-class AccuracyResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tasks: str = Field(description="'builtin' or the task file.")
-    num_tasks: int = Field(description="Tasks scored per mode.")
-    max_new_tokens: int = Field(description="Tokens generated per answer at most.")
-    decoding: str = Field(description="How answers were generated.")
-    runs: list[AccuracyRun] = Field(description="One pass per engine mode.")
 
 
 def _score(flags: Sequence[bool]) -> Score:

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mm_orch.benchmark.metrics import Distribution, distribution, tpot_ms, ttft_ms
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.workloads import make_request, synthetic_prompt_ids
+from mm_orch.benchmark.prompts import make_request, synthetic_prompt_ids
 from mm_orch.engines.base import Engine, ModelInfo
 from mm_orch.errors import ConfigError
+from mm_orch.report.metrics import Distribution, distribution, tpot_ms, ttft_ms
+from mm_orch.report.studies import ContextLengthResult, ContextPoint
 from mm_orch.studies.settings import ContextLengthSettings
-
-
-class ContextPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    context_tokens: int = Field(description="Prompt tokens (the history loaded before the first output token).")
-    ttft_ms: float | None = Field(description="Mean time to first token, ms.")
-    ttft: Distribution | None = Field(description="TTFT over the measured requests, ms.")
-    tpot_ms: float | None = Field(description="Mean time per output token after the first, ms.")
-    prefill_tokens_per_second: float | None = Field(description="context_tokens / mean TTFT.")
-    failed: int = Field(description="Requests that failed at this length.")
-    errors: list[str] = Field(default_factory=list, description="Their distinct errors (at most 3).")
-
-
-class ContextLengthResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_context: int | None = Field(description="The model's context limit (prompt + output), if known.")
-    limit_used: int = Field(description="Longest prompt measured: the limit less the output tokens, or `max`.")
-    output_length: int = Field(description="Output tokens per request.")
-    runs: int = Field(description="Measured requests per length (after one warm-up).")
-    points: list[ContextPoint] = Field(description="One point per context length, shortest first.")
 
 
 def context_lengths(start: int, limit: int) -> list[int]:

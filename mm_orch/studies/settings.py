@@ -4,31 +4,28 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from mm_orch.benchmark.slo import SLO
+from mm_orch.strict import Strict
 from mm_orch.studies.lengths import LengthSpec
 
 STUDY_TESTS = ("workload", "accuracy", "context_length")  # selectable with --tests beside the standard three
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class SharedPrefixSpec(_Strict):
+class SharedPrefixSpec(Strict):
     groups: int = Field(4, ge=1, description="Distinct prefixes (N).")
     suffixes: int = Field(4, ge=1, description="Prompts per prefix (M).")
     prefix_len: int = Field(256, ge=1, description="Tokens of each shared prefix.")
     suffix_len: int = Field(32, ge=1, description="Tokens of each prompt's own suffix.")
 
 
-class MultiTurnSpec(_Strict):
+class MultiTurnSpec(Strict):
     conversations: int = Field(2, ge=1, description="Synthetic conversations.")
     turns: int = Field(3, ge=1, description="User turns per conversation; each prompt is the whole history.")
 
 
-class WorkloadSettings(_Strict):
+class WorkloadSettings(Strict):
     kind: Literal["synthetic", "dataset", "shared_prefix", "multi_turn"] = Field(
         "synthetic", description="synthetic: lengths from input_len/output_len; dataset: the file `dataset`; "
         "shared_prefix: groups x suffixes; multi_turn: conversations (synthetic, or a ShareGPT `dataset`).")
@@ -51,7 +48,7 @@ class WorkloadSettings(_Strict):
         return self
 
 
-class AccuracySettings(_Strict):
+class AccuracySettings(Strict):
     tasks: str = Field("builtin", description="'builtin' (generated arithmetic and short-answer items) or a "
                        "JSONL file of {prompt, answer}.")
     limit: int | None = Field(None, ge=1, description="Score only the first N tasks (None = all).")
@@ -60,14 +57,14 @@ class AccuracySettings(_Strict):
                              "theta-only (alpha=0) beside the configured mode.")
 
 
-class ContextLengthSettings(_Strict):
+class ContextLengthSettings(Strict):
     start: int = Field(128, ge=1, description="Shortest context (tokens); doubled up to the model's limit.")
     max: int | None = Field(None, ge=1, description="Longest context; None = the model's limit.")
     runs: int = Field(3, ge=1, description="Measured requests per length (after one warm-up).")
     output_length: int = Field(4, ge=1, description="Output tokens per request (TTFT needs one).")
 
 
-class StudySettings(_Strict):
+class StudySettings(Strict):
     workload: WorkloadSettings = WorkloadSettings()
     accuracy: AccuracySettings = AccuracySettings()
     context_length: ContextLengthSettings = ContextLengthSettings()

@@ -10,12 +10,11 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mm_orch.benchmark.schema import Report
 from mm_orch.errors import ConfigError, EngineError
+from mm_orch.report.model import Report
+from mm_orch.report.sweep import SweepMetric, SweepPoint, SweepResult
 
 log = logging.getLogger(__name__)
 
@@ -35,35 +34,6 @@ SWEEP_KEYS: dict[str, tuple[str, ...]] = {
     "request_rate": ("benchmark.load.request_rate",),  # each cell runs the open-loop load test at that rate
 }
 NEEDS_TEST = {"request_rate": "load"}  # a key that means nothing without this test
-
-
-class SweepMetric(BaseModel):
-    """A metric of the sweep's points, described by the metric catalogue (never guessed from its name)."""
-
-    model_config = ConfigDict(extra="forbid")
-    label: str
-    unit: str
-    direction: Literal["higher", "lower"] = Field(description="Which way is better.")
-
-
-class SweepPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    params: dict[str, Any] = Field(description="The swept parameters' values in this cell.")
-    metrics: dict[str, float | None] = Field(description="Headline metrics of the cell (see SweepResult.metrics).")
-    error: str | None = Field(None, description="Why the cell has no results, if it failed.")
-    report: str | None = Field(None, description="The cell's full report (schema 2), when one was written.")
-
-
-class SweepResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model_name: str
-    engine: str = Field(description="The configured engine (a swept engine is in each point's params).")
-    parameters: dict[str, list[Any]] = Field(description="Swept keys and their values, in grid order.")
-    tests: list[str]
-    metrics: dict[str, SweepMetric] = Field(description="Metric key -> label, unit and direction, for every point.")
-    points: list[SweepPoint]
-    system_info: dict[str, Any] | None = None
-    timestamp: str
 
 
 @dataclass(slots=True)
@@ -136,7 +106,7 @@ def point_metrics(report: Report) -> tuple[dict[str, float | None], dict[str, Sw
     A throughput metric the cell measured at one level only (a swept batch_size or concurrency) is keyed
     with N for the level, so the cells line up in one column; several levels keep their own keys.
     """
-    from mm_orch.benchmark import catalogue
+    from mm_orch.report import catalogue
 
     values: dict[str, float | None] = {}
     described: dict[str, SweepMetric] = {}

@@ -8,7 +8,7 @@ import numpy as np
 
 from mm_orch.errors import ConfigError
 from mm_orch.studies.lengths import LengthSpec, sample_lengths
-from mm_orch.studies.workload import WorkItem
+from mm_orch.studies.work_items import WorkItem
 
 
 def _ids(vocab: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:

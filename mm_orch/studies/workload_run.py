@@ -5,43 +5,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from mm_orch.benchmark.goodput import SLO, GoodputResult, goodput
-from mm_orch.benchmark.metrics import Distribution, MetricsSummary, distribution, summarize
+from mm_orch.benchmark.goodput import SLO, goodput
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine, RequestRecord, now_ns
-from mm_orch.studies.build import Jobs, build_jobs
+from mm_orch.report.metrics import distribution, summarize
+from mm_orch.report.studies import PrefixCacheResult, WorkloadResult
 from mm_orch.studies.settings import WorkloadSettings
-from mm_orch.studies.workload import WorkItem
-
-
-class PrefixCacheResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    hit_rate: float | None = Field(description="Prompt tokens served from the engine's prefix cache / all prompt "
-                                   "tokens of the workload; None where the engine does not expose it.")
-    prompt_tokens: int | None = Field(None, description="Prompt tokens the engine counted.")
-    cached_tokens: int | None = Field(None, description="Of them, served from its prefix cache.")
-    best_possible: float | None = Field(None, description="Shared-prefix workload: the share of prompt tokens "
-                                        "that repeat an earlier prompt's prefix (a perfect cache's hit rate).")
-    note: str | None = Field(None, description="Why the hit rate is missing, if it is.")
-
-
-class WorkloadResult(BaseModel):
-    """One run of a workload: every request's metrics over the phase, plus goodput and prefix caching."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: str = Field(description="synthetic | dataset | shared_prefix | multi_turn")
-    source: str = Field(description="Where the requests came from (distribution, file, shape).")
-    requests: int = Field(description="Requests sent (turns, for multi-turn).")
-    concurrency: int = Field(description="Requests or conversations in flight.")
-    serialized: bool = Field(description="The engine ran them one at a time (it serves one request at a time).")
-    input_tokens: Distribution | None = Field(description="Prompt tokens per request (history included).")
-    output_tokens: Distribution | None = Field(description="Output tokens per request.")
-    fixed_output_length: bool = Field(description="EOS ignored: each request generated its output_len.")
-    metrics: MetricsSummary = Field(description="Every metric of the workload's requests over its wall time.")
-    goodput: GoodputResult | None = Field(None, description="Requests meeting every SLO, if SLOs were given.")
-    prefix_cache: PrefixCacheResult = Field(description="The engine's prefix-cache hit rate, or why it is missing.")
+from mm_orch.studies.work_items import WorkItem
+from mm_orch.studies.workload_jobs import Jobs, build_jobs
 
 
 def _run_job(engine: Engine, job: list[WorkItem], chained: bool, ignore_eos: bool,

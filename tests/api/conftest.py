@@ -105,7 +105,7 @@ def wait_for(client, job_id: str, states: set[str], timeout: float = 60) -> dict
 
 def worker_pid(data_dir: Path, job_id: str, timeout: float = 10) -> int:
     """The pid of a running job's worker (recorded just after the job turns running)."""
-    from mm_orch.api.store import JobStore
+    from mm_orch.jobs.store import JobStore
 
     store = JobStore(data_dir)
     deadline = time.monotonic() + timeout

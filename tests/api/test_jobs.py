@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mm_orch.api.store import report_path
+from mm_orch.jobs.store import report_path
 from tests.api.conftest import FAST_JOB, SLOW_JOB, pid_alive, wait_for, worker_pid
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mm_orch.api.store import JobStore
+from mm_orch.jobs.store import JobStore
 from tests.api.conftest import FAST_JOB, SLOW_JOB, Server, pid_alive, wait_for, worker_pid
 
 

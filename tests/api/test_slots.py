@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mm_orch.api.store import JobStore
+from mm_orch.jobs.store import JobStore
 from tests.api.conftest import FAST_JOB, SERVER_YAML, SLOW_JOB, Server, pid_alive, wait_for, worker_pid
 
 log = logging.getLogger(__name__)

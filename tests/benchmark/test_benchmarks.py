@@ -4,10 +4,10 @@ import pytest
 
 from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.memory import MemoryBenchmark
-from mm_orch.benchmark.metrics import kv_cache_bytes
+from mm_orch.benchmark.prompts import grid_scenarios, load_prompt_file, synthetic_prompt_ids
 from mm_orch.benchmark.throughput import ThroughputBenchmark
-from mm_orch.benchmark.workloads import grid_scenarios, load_prompt_file, synthetic_prompt_ids
 from mm_orch.errors import ConfigError
+from mm_orch.report.metrics import kv_cache_bytes
 
 PROMPTS = ["What is the capital of France?", "Explain quantum computing briefly."]
 
@@ -116,7 +116,7 @@ def test_library_imports_are_not_counted_as_model_load_memory():
     import sys
 
     code = ("import json; from mm_orch.benchmark.memory import MemoryBenchmark; "
-            "from mm_orch.engines.hf import HFEngine; "
+            "from mm_orch.engines.hf.engine import HFEngine; "
             "_, r = MemoryBenchmark().measure_engine_load(HFEngine('tiny-qwen2', device='cpu'), 'cpu'); "
             "print(json.dumps(r.model_dump()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from mm_orch.benchmark.reporter import BenchmarkReporter, load_report, parse_report, report_json, validate_targets
-from mm_orch.benchmark.runner import run_benchmark
 from mm_orch.config import load_config
 from mm_orch.errors import ConfigError
+from mm_orch.run.runner import run_benchmark
 
 REQUIRED = ["schema_version", "model_name", "engine", "timestamp", "system_info", "config", "latency", "memory",
             "throughput", "validation"]
@@ -74,7 +74,7 @@ def test_reports_of_one_second_never_overwrite_each_other(report, tmp_path):
 
 def test_written_json_satisfies_the_published_schema(report):
     jsonschema = pytest.importorskip("jsonschema")
-    from mm_orch.benchmark.schema import Report
+    from mm_orch.report.model import Report
 
     jsonschema.validate(json.loads(report_json(report)), Report.model_json_schema(mode="serialization"))
 
@@ -119,7 +119,7 @@ def test_guide_api_generate_json_report(hf_engine, tmp_path):
 
 
 def test_validate_targets_pass_fail_skip():
-    from tests.benchmark.synthetic import make_report
+    from tests.report.synthetic import make_report
 
     results = make_report(**{"latency.tokens_per_second": 40.0, "latency.ttft_ms": 250.0})
     results.memory = None
@@ -142,8 +142,8 @@ def test_load_report_rejects_non_reports(tmp_path):
 
 
 def test_failed_phases_name_each_phase_with_its_first_error():
-    from mm_orch.benchmark.report import failed_phases
-    from tests.benchmark.synthetic import make_report
+    from mm_orch.benchmark.sections import failed_phases
+    from tests.report.synthetic import make_report
 
     r = make_report()
     assert failed_phases(r) == []
@@ -159,7 +159,20 @@ def test_failed_phases_name_each_phase_with_its_first_error():
 def test_docs_carry_the_catalogue_as_it_is():
     from pathlib import Path
 
-    from mm_orch.benchmark.catalogue import markdown_table
+    from mm_orch.report.catalogue import markdown_table
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "report.md"
     assert markdown_table() in doc.read_text()
+
+
+def test_every_metric_names_a_function_that_exists():
+    import importlib
+
+    from mm_orch.report.catalogue import CATALOGUE
+
+    for metric in CATALOGUE:
+        module, qualname = metric.computed_by.split(":")
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        assert callable(obj), metric.key

@@ -57,7 +57,7 @@ def test_engine_registry():
 
 
 def test_dummy_load_of_registered_architecture():
-    from mm_orch.engines.hf import HFEngine
+    from mm_orch.engines.hf.engine import HFEngine
 
     e = HFEngine("gpt2", device="cpu", load_format="dummy")
     info = e.load()

@@ -6,8 +6,8 @@ import torch
 
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.cpu_threads import CLEAR_WIN
-from mm_orch.engines.hf import HFEngine
-from mm_orch.engines.hf_graphs import Sampling, StaticDecoder
+from mm_orch.engines.hf.engine import HFEngine
+from mm_orch.engines.hf.graphs import Sampling, StaticDecoder
 
 PROMPTS = [[5, 6, 7], list(range(20, 45)), [300, 301, 302, 303, 304, 305]]
 

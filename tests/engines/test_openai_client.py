@@ -5,12 +5,12 @@ import statistics
 
 import pytest
 
-from mm_orch.benchmark.metrics import itl_ms, tpot_ms, ttft_ms
 from mm_orch.engines.base import GenerationRequest
-from mm_orch.engines.openai_client import AsyncOpenAIClient, ClientSettings, spread_tokens
-from mm_orch.engines.openai_http import OpenAIEngine, load_tokenizer_for
+from mm_orch.engines.openai.client import AsyncOpenAIClient, ClientSettings, spread_tokens
+from mm_orch.engines.openai.engine import OpenAIEngine, load_tokenizer_for
 from mm_orch.errors import ConfigError
-from mm_orch.mock_server import MockProcess, MockTiming, expected
+from mm_orch.mock.server import MockProcess, MockTiming, expected
+from mm_orch.report.metrics import itl_ms, tpot_ms, ttft_ms
 
 
 def _run(base_url, reqs, endpoint="completions", tokenizer=None, timeout_s=30.0, model="mock", concurrent=False):

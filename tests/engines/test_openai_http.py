@@ -5,9 +5,9 @@ import pytest
 from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
-from mm_orch.engines.openai_http import OpenAIEngine
+from mm_orch.engines.openai.engine import OpenAIEngine
 from mm_orch.errors import ConfigError, EngineError
-from mm_orch.mock_server import MockProcess
+from mm_orch.mock.server import MockProcess
 
 TTFT_MS, ITL_MS = 80.0, 20.0
 
@@ -61,8 +61,8 @@ def test_errors_are_clear():
 
 
 def test_the_report_never_presents_client_memory_as_the_models():
-    from mm_orch.benchmark.runner import run_benchmark
     from mm_orch.config import Config, apply_overrides
+    from mm_orch.run.runner import run_benchmark
 
     with MockProcess(ttft_ms=1.0, itl_ms=1.0, model="mock") as server:
         cfg = apply_overrides(Config(), {"engine": {"name": "openai", "openai": {"base_url": server.base_url,

@@ -30,7 +30,8 @@ def test_the_registry_validates_the_plugins_section():
 
 
 def test_its_flag_and_a_whole_cli_session(tmp_path, capsys):
-    from mm_orch.main import build_parser, main
+    from mm_orch.cli.parser import build_parser
+    from mm_orch.main import main
 
     assert "--tick-token-ms" in build_parser().format_help()
     code = main(["--benchmark", "--engine", "tick", "--tick-token-ms", "2", "--set", "engine.tick.ttft_ms=15",

@@ -19,7 +19,7 @@ MAX_LEN = 1024
 
 @pytest.fixture(scope="module")
 def engine():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     # enforce_eager: no torch.compile, so the engine loads in ~5 s instead of ~17 s on 2 cores
     eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=MAX_LEN, cpu_kvcache_space_gb=1,
@@ -128,7 +128,7 @@ def test_failed_request_is_data(engine):
 
 
 def test_greedy_tokens_equal_hf(engine):
-    from mm_orch.engines.hf import HFEngine
+    from mm_orch.engines.hf.engine import HFEngine
 
     prompts = ["The capital of France is", "Explain quantum computing briefly."]
     hf = HFEngine("tiny-qwen2", device="cpu", dtype="float32")
@@ -143,7 +143,7 @@ def test_greedy_tokens_equal_hf(engine):
 
 
 def test_device_mismatch_is_config_error(engine):
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
     from mm_orch.errors import ConfigError
 
     other = "cpu" if engine.device == "cuda" else "cuda"

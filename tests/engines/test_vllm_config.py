@@ -10,7 +10,7 @@ from mm_orch.errors import ConfigError
 
 
 def test_registered_and_importable_without_vllm():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     assert "vllm" in engine_names()
     assert engine_class("vllm") is VLLMEngine
@@ -18,7 +18,7 @@ def test_registered_and_importable_without_vllm():
 
 
 def test_from_config_passes_options():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     cfg = apply_overrides(Config(), {"engine": {"name": "vllm", "load_format": "dummy", "dtype": "bfloat16",
                                                 "vllm": {"gpu_memory_utilization": 0.5, "max_model_len": 2048,
@@ -40,7 +40,7 @@ def test_bad_options_are_config_errors(bad):
 
 
 def test_unloaded_engine_raises_engine_error():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
     from mm_orch.errors import EngineError
 
     with pytest.raises(EngineError):
@@ -48,7 +48,7 @@ def test_unloaded_engine_raises_engine_error():
 
 
 def test_parallel_settings_reach_vllm():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     cfg = apply_overrides(Config(), {"engine": {"name": "vllm", "vllm": {
         "tensor_parallel_size": 2, "distributed_executor_backend": "mp",
@@ -70,7 +70,7 @@ def test_parallel_settings_are_validated(bad):
 
 
 def test_parallel_layout_splits_weights_and_kv_per_gpu():
-    from mm_orch.engines.vllm_memory import parallel_layout
+    from mm_orch.engines.vllm.memory import parallel_layout
 
     # Qwen2.5-7B: 28 layers, 4 KV heads; TP 2 halves heads, PP 2 halves layers
     tp = parallel_layout(2, 1, 28, 4, kv_gb=200.0, weights_gb=14.0)
@@ -85,7 +85,7 @@ def test_parallel_layout_splits_weights_and_kv_per_gpu():
 
 
 def test_weights_from_config_shapes_match_the_checkpoint_size():
-    from mm_orch.engines.vllm import _arch_weights_gb
+    from mm_orch.engines.vllm.engine import _arch_weights_gb
     from mm_orch.models.registry import BUILTIN
 
     # Qwen2.5-7B-Instruct has 7.62 B parameters (15.2 GB in bf16); 3B 3.09 B with tied embeddings

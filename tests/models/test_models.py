@@ -74,7 +74,7 @@ def test_quantized_weights_are_smaller_and_still_generate_on_cpu(quantization):
     import bitsandbytes as bnb
 
     from mm_orch.engines.base import GenerationRequest
-    from mm_orch.engines.hf import HFEngine
+    from mm_orch.engines.hf.engine import HFEngine
 
     full = HFEngine("tiny-qwen2", device="cpu")
     full_info = full.load()

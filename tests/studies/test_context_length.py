@@ -46,8 +46,8 @@ def test_context_length_cli_writes_curve_and_table(tmp_path, capsys):
     assert "| 32 |" in md and f"({stem.name}_context_length.png)" in md
     out = capsys.readouterr().out
     assert "context length -> TTFT ms: 8:" in out and f"study: {stem}_context_length.png" in out.replace("\n", "")
-    from mm_orch.benchmark import catalogue
     from mm_orch.benchmark.reporter import load_report
+    from mm_orch.report import catalogue
 
     typed = load_report(report)  # the section is read back through the model, its metrics from the catalogue
     values = catalogue.values(typed)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mm_orch.benchmark.fit import check_before_load, check_fit, needs
 from mm_orch.config import apply_overrides, load_config
 from mm_orch.errors import ConfigError
+from mm_orch.run.preflight import check_before_load, check_fit, needs
 
 
 def _cfg(studies):

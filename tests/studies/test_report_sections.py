@@ -2,9 +2,9 @@
 
 import pytest
 
-from mm_orch.benchmark import catalogue
 from mm_orch.benchmark.reporter import load_report
-from mm_orch.benchmark.schema import Report
+from mm_orch.report import catalogue
+from mm_orch.report.model import Report
 
 CFG = """
 benchmark:
@@ -85,8 +85,8 @@ def test_pre_schema_2_study_reports_are_read_with_their_sections():
 
 
 def test_repeat_folds_study_metrics_into_medians(tmp_path):
-    from mm_orch.benchmark.session import SessionOptions, run_session
     from mm_orch.config import apply_overrides, load_config
+    from mm_orch.run.session import SessionOptions, run_session
 
     cfg = apply_overrides(load_config(), {"engine": {"device": "cpu"},
                                           "benchmark": {"report": {"output_dir": str(tmp_path)}},
@@ -102,7 +102,7 @@ def test_repeat_folds_study_metrics_into_medians(tmp_path):
 
 
 def test_a_baseline_with_other_study_settings_measured_another_workload(run):
-    from mm_orch.benchmark.baseline import workload_differences
+    from mm_orch.gate.baseline import workload_differences
 
     _, report = run
     other = report.model_copy(deep=True)

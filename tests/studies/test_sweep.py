@@ -57,7 +57,7 @@ def test_a_bad_cell_stops_the_sweep_before_anything_runs(tiny_cfg, tmp_path, cap
 
 
 def test_sweep_runs_each_cell_with_its_settings(tiny_cfg):
-    from mm_orch.benchmark.runner import run_benchmark
+    from mm_orch.run.runner import run_benchmark
 
     reports = []
 

@@ -18,7 +18,7 @@ pytestmark = [
 
 
 def test_shared_prefix_hit_rate_on_vllm():
-    from mm_orch.engines.vllm import VLLMEngine
+    from mm_orch.engines.vllm.engine import VLLMEngine
 
     eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=1024, cpu_kvcache_space_gb=1,
                      enable_prefix_caching=True, enforce_eager=True)

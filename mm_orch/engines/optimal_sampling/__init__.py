@@ -1,11 +1,19 @@
 """Optimal-sampling dual engine: teacher and theta decode one sequence from q ∝ pi_theta^(1-a) pi_t^a.
 
-Imports are lazy so `import mm_orch.engines.optimal_sampling` costs nothing until a class is used.
+Registers the engine as 'dual'. Imports are lazy so `import mm_orch.engines.optimal_sampling` costs
+nothing until a class is used.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
+from mm_orch.engines.registry import register_engine
+
+register_engine("dual", "mm_orch.engines.optimal_sampling.engine:DualEngine", settings=OptimalSamplingSettings,
+                flags={"theta_model": "--theta-model", "alpha_method": "--alpha-method"},
+                description="teacher + theta decoding one shared sequence (optimal sampling)")
 
 __all__ = ["DualEngine", "OptimalSamplingOutput", "OptimalSamplingV1", "solve_alpha"]
 _WHERE = {"OptimalSamplingV1": "facade", "OptimalSamplingOutput": "facade", "DualEngine": "engine",

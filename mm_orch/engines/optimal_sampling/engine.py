@@ -19,6 +19,7 @@ from mm_orch.engines.base import (
     RequestRecord,
     TokenCallback,
     batch_settings,
+    fail_records,
     now_ns,
     require_loaded,
 )
@@ -159,10 +160,7 @@ class DualEngine(Engine):
         except ConfigError:
             raise
         except Exception as e:
-            msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            for rec in records:
-                rec.success, rec.error, rec.end_ns = False, msg, now_ns()
-            return records
+            return fail_records(records, e)
         self._fill(records, res, t_ids, on_step is not None)
         self.alpha_log.add(res.alpha, res.stats, res.lengths)
         self.info.extra["last_generate"] = {

@@ -1,0 +1,164 @@
+"""The async client's loop: send each request at its due time, time every token, on one event loop.
+
+Shared by the load test in this process (dispatch.py) and its worker processes (workers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import math
+import resource
+from collections import deque
+from collections.abc import Sequence
+
+from mm_orch.engines.base import GenerationRequest, now_ns
+from mm_orch.load.results import LoadRecord
+
+log = logging.getLogger(__name__)
+
+# Responses are decoded after the measured phase while fewer events than this wait (~100 bytes each); past
+# it, each as it ends. Decoding a wave of 256 streams as they end took ~40 ms of the loop at c=256 (2 cores),
+# and every stream still open waited that long for its next read.
+DECODE_BACKLOG_EVENTS = 1_000_000
+
+
+def run_loop(coro):
+    """asyncio.run on uvloop where installed (cheaper per read: less client-added latency), else asyncio's."""
+    try:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def event_loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+
+        return "uvloop"
+    except ImportError:
+        return "asyncio"
+
+
+@contextlib.contextmanager
+def frozen_heap():
+    """The measured phase with the heap as it is frozen out of garbage collection (gc.freeze): a client
+    that has imported transformers holds millions of objects, and one full collection of them stalled the
+    loop for ~0.4 s at c=256 on the 2-core machine (every stream's next read waited). Young collections of
+    what the run itself allocates still happen."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# -- async_http -------------------------------------------------------------------------------------
+async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequence[bytes],
+                         indices: Sequence[int], dues: Sequence[int], cap: int | None,
+                         advance=None) -> list[LoadRecord]:
+    """Sends reqs[k] at dues[k] (absolute ns) through the client; at most cap in flight.
+
+    Under the cap, due requests wait in order for a slot. A slot is handed over inside the read of the last
+    byte of the request that frees it (client.begin writes the next request there, when the client has
+    it), before anything is decoded: otherwise a burst of completions (a closed loop's wave) sends its
+    successors only after decoding all of them, and the loop runs below its true rate. Responses are
+    decoded (client.finish) once all have ended, up to DECODE_BACKLOG_EVENTS; the caller's CPU figure
+    includes that work."""
+    loop = asyncio.get_running_loop()
+    out: list[LoadRecord] = []
+    waiting: deque[tuple[int, int]] = deque()  # (k, due): due, held by the cap
+    inflight = 0
+    tasks: set[asyncio.Task] = set()
+    all_done = loop.create_future()
+    begin = getattr(client, "begin", None)
+    fetch = getattr(client, "fetch", client.stream)  # fetch + finish: the raw response, decoded later
+    finish = getattr(client, "finish", lambda x: x)
+    raw: list = []  # (k, due, slot, fetched) not decoded yet
+    backlog = 0  # their events
+
+    def launch(k: int, due: int, slot: int) -> None:
+        nonlocal inflight
+        inflight += 1
+        freed = False
+
+        def release() -> None:  # once per request, when its exchange is over
+            nonlocal inflight, freed
+            if freed:
+                return
+            freed = True
+            inflight -= 1
+            if waiting:
+                k2, due2 = waiting.popleft()
+                launch(k2, due2, max(due2, now_ns()))  # slot = when the cap let it go
+
+        fut = begin(bodies[k], release) if begin is not None else None
+        task = loop.create_task(one(k, due, slot, fut, release))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def one(k: int, due: int, slot: int, fut, release) -> None:
+        nonlocal backlog
+        try:
+            x = await fetch(reqs[k], bodies[k], fut, release)
+            n_events = len(x.res.payloads) if hasattr(x, "res") else 0
+            if backlog + n_events <= DECODE_BACKLOG_EVENTS:
+                raw.append((k, due, slot, x))
+                backlog += n_events
+            else:
+                s = finish(x)
+                out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
+            if advance is not None:
+                advance()
+        except Exception as e:  # a bug, not a failed request (those are records): end the run with it
+            if not all_done.done():
+                all_done.set_exception(e)
+            return
+        if len(out) + len(raw) == len(dues) and not all_done.done():
+            all_done.set_result(None)
+
+    try:
+        for k, due in enumerate(dues):
+            while (delay := due - now_ns()) > 0:  # timers may fire up to a millisecond early: never send early
+                await asyncio.sleep(delay / 1e9)
+            if cap is None or (inflight < cap and not waiting):
+                launch(k, due, due)
+            else:
+                waiting.append((k, due))
+        if dues:
+            await all_done
+    finally:
+        for t in list(tasks):
+            t.cancel()
+    for k, due, slot, x in raw:
+        s = finish(x)
+        out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
+    return out
+
+
+async def warmup_async(client, reqs: Sequence[GenerationRequest], n: int, connections: int = 0) -> None:
+    """Warm-up requests, then open the connections the run will need: a TCP handshake is not server time."""
+    for i in range(n):
+        s = await client.stream(reqs[i % len(reqs)])
+        if not s.record.success:
+            log.warning("warm-up request failed: %s", s.record.error)
+    if connections:
+        await client.http.open(connections)
+
+
+def connections_needed(offsets: Sequence[int], cap: int | None, workers: int = 1) -> int:
+    """Connections to open before the run: the cap, else the arrivals of the first 2 s (a guess at the
+    requests in flight), at most 1024 per process."""
+    first = sum(1 for o in offsets if o < 2_000_000_000)
+    return max(1, min(1024, math.ceil(min(cap or first, len(offsets)) / workers)))

@@ -1,0 +1,169 @@
+"""Does every prompt plus its output fit the model's context? Checked before the run, never found by a slow one.
+
+Before the model loads: the context comes from the registered config (max_position_embeddings / n_positions;
+vLLM's max_model_len when lower), synthetic prompts have exact lengths, and text prompts are counted with the
+model's tokenizer when its folder is already local (tokenizers only: no torch, so the API server can do it).
+After the model loads and before anything is measured: every text prompt is counted with the engine's own
+tokenizer against the context the engine reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mm_orch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Counter = Callable[[str], int]
+
+
+@dataclass(slots=True)
+class Need:
+    what: str  # names the prompt or the setting
+    prompt_tokens: int
+    output_tokens: int
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return repr(flat[:40] + ("..." if len(flat) > 40 else ""))
+
+
+def needs(cfg: Any, tests: Sequence[str], prompts: Sequence[str], count: Counter | None,
+          prompt_source: str = "test_prompts") -> list[Need]:
+    """What each test will ask of the context: (prompt tokens, output tokens) per prompt or synthetic length."""
+    lat, mem, thr = cfg.benchmark.latency, cfg.benchmark.memory, cfg.benchmark.throughput
+    out: list[Need] = []
+    if "latency" in tests and lat.input_lengths and lat.output_lengths:
+        out.append(Need("benchmark.latency.input_lengths", max(lat.input_lengths), max(lat.output_lengths)))
+    if "memory" in tests:
+        n_in = max(lat.input_lengths or [128])
+        out.append(Need(f"the memory test's prompt (benchmark.latency.input_lengths {n_in})", n_in, mem.output_length))
+    if "throughput" in tests and thr.input_length:
+        out.append(Need("benchmark.throughput.input_length", thr.input_length, thr.tokens_per_request))
+    load = cfg.benchmark.load
+    if "load" in tests and load.input_length:
+        out.append(Need("benchmark.load.input_length", load.input_length, load.output_length))
+    text_out = max([lat.output_length] * ("latency" in tests) + [thr.tokens_per_request] * ("throughput" in tests),
+                   default=0)
+    if count is not None and text_out:
+        for i, p in enumerate(prompts):
+            out.append(Need(f"{prompt_source} prompt {i} {_preview(p)}", count(p), text_out))
+    from mm_orch.studies.fit_needs import study_needs  # workload, accuracy, context-length prompts
+
+    out += [Need(*n) for n in study_needs(cfg, tests, count)]
+    return out
+
+
+def check_fit(items: Sequence[Need], context: int | None, model: str) -> None:
+    if not context:
+        return
+    for n in items:
+        if n.prompt_tokens + n.output_tokens > context:
+            raise ConfigError(f"{n.what}: {n.prompt_tokens} prompt + {n.output_tokens} output tokens exceed "
+                              f"{model}'s context of {context} tokens")
+
+
+def _arch_context(arch: dict[str, Any]) -> int | None:
+    return arch.get("max_position_embeddings") or arch.get("n_positions")
+
+
+def registered_context(model: str, user_models: dict[str, Any]) -> int | None:
+    """The context of a model from its registered (or local) config.json, without loading anything."""
+    from mm_orch.models import tiny
+    from mm_orch.models.registry import resolve_model
+
+    spec = resolve_model(model, user_models)
+    if spec.embedded:
+        return _arch_context(tiny.tiny_architecture(spec.alias, 0, 0, 0))
+    if spec.architecture:
+        return _arch_context(spec.architecture)
+    config = Path(spec.local_path).expanduser() / "config.json" if spec.local_path else None
+    if config is not None and config.is_file() and config.stat().st_size < 2**20:
+        try:
+            return _arch_context(json.loads(config.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _registered(model: str, cfg: Any) -> bool:
+    from mm_orch.errors import ModelNotFoundError
+    from mm_orch.models.registry import resolve_model
+
+    try:
+        resolve_model(model, cfg.models)
+    except ModelNotFoundError:
+        return False
+    return True
+
+
+def engine_context(cfg: Any, model: str) -> int | None:
+    """The context a run of cfg's engine on `model` will have, as far as the configs tell."""
+    limits = [registered_context(model, cfg.models)]
+    if cfg.engine.name == "vllm":
+        limits.append(cfg.engine.vllm.max_model_len)
+    if cfg.engine.name == "dual":
+        limits.append(registered_context(cfg.optimal_sampling.theta_model, cfg.models))
+    known = [c for c in limits if c]
+    return min(known) if known else None
+
+
+def local_counter(model: str, cfg: Any) -> Counter | None:
+    """Token counts from the model's tokenizer.json when its folder is already local; None otherwise."""
+    from mm_orch.models import tiny
+    from mm_orch.models.local import cache_dir
+    from mm_orch.models.registry import resolve_model
+
+    spec = resolve_model(model, cfg.models)
+    if spec.embedded:
+        folder = cache_dir() / "models" / f"{spec.alias}-v{tiny.BUILD_VERSION}"
+    elif spec.local_path:
+        folder = Path(spec.local_path).expanduser()
+    elif cfg.engine.load_format == "dummy":
+        folder = cache_dir() / "dummy" / f"{spec.alias}-v{tiny.BUILD_VERSION}"
+    else:
+        return None
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # an unreadable tokenizer: the check after loading still counts exactly
+        log.debug("cannot read %s: %s", path, e)
+        return None
+    return lambda text: len(tok.encode(text, add_special_tokens=False).ids)
+
+
+def check_before_load(cfg: Any, model: str, tests: Sequence[str], prompts: Sequence[str] | None = None,
+                      prompt_source: str = "test_prompts") -> None:
+    """ConfigError naming the prompt and the numbers when something cannot fit; silent when unknown."""
+    if cfg.engine.name == "openai" and not _registered(model, cfg):
+        return  # a name the remote server serves: its context is the server's (checked after loading, if known)
+    context = engine_context(cfg, model)
+    if not context:
+        return
+    texts = list(prompts) if prompts else cfg.test_prompts.all()
+    check_fit(needs(cfg, tests, texts, local_counter(model, cfg), prompt_source), context, model)
+
+
+def check_loaded(cfg: Any, tests: Sequence[str], prompts: Sequence[str], engine: Any, info: Any) -> None:
+    """After loading, before measuring: exact counts with the engine's tokenizer, against its context."""
+
+    def count(text: str) -> int:
+        return len(engine.encode(text))
+
+    try:
+        count("probe")
+    except Exception:  # e.g. an openai engine without a local tokenizer: only the synthetic lengths are known
+        check_fit(needs(cfg, tests, prompts, None), info.max_context, info.name)
+        return
+    check_fit(needs(cfg, tests, prompts, count), info.max_context, info.name)

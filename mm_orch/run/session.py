@@ -1,0 +1,182 @@
+"""A benchmark session, the one path the CLI and the API share: check, measure (repeat), validate, gate, write.
+
+    result = run_session(cfg, SessionOptions(model_name="tiny-qwen2", baseline="base.json"), progress)
+
+Everything that can be refused before measuring is refused first (bad --repeat, an output path that is a
+file, a baseline of another model, environment or workload); the report is written once, after the gate,
+so a failing gate never loses results. Exit codes stay with the caller (main.py maps them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mm_orch.benchmark.progress import NullProgress, Progress
+from mm_orch.benchmark.sections import failed_phases, now_utc
+from mm_orch.config import TEST_TYPES, Config
+from mm_orch.errors import BenchmarkInterrupted, ConfigError
+from mm_orch.gate.baseline import compare_to_baseline, env_differences, workload_differences
+from mm_orch.models import DEFAULT_MODEL
+from mm_orch.report.gate_results import BaselineResult
+from mm_orch.report.model import Report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SessionOptions:
+    model_name: str = DEFAULT_MODEL
+    tests: Sequence[str] = TEST_TYPES
+    prompts: list[str] | None = None  # None: the config's test_prompts
+    repeat: int = 1
+    baseline: str | None = None  # a previous report to gate against
+    allow_env_mismatch: bool = False
+    allow_workload_mismatch: bool = False
+    report_path: Path | None = None  # None: <output_dir>/<model>_<engine>_<time>.<format>
+    markdown: bool = True  # Markdown summary + PNG plots next to the report
+    junit_xml: str | None = None
+
+
+@dataclass(slots=True)
+class SessionResult:
+    report: Report
+    path: Path
+    baseline: BaselineResult | None = None
+    markdown: Path | None = None
+    junit: Path | None = None
+    failures: list[dict[str, Any]] = field(default_factory=list)  # phases with failed requests
+    study_files: list[Path] = field(default_factory=list)  # e.g. the context-length curve (PNG + Markdown)
+
+    @property
+    def targets_passed(self) -> bool:
+        return self.report.validation is None or self.report.validation.passed
+
+    @property
+    def gate_passed(self) -> bool:
+        return self.baseline is None or self.baseline.passed
+
+
+def _check_env(baseline: Report, current: Report, opts: SessionOptions, fields: Sequence[str]) -> None:
+    if baseline.model_name != current.model_name:  # another model is another experiment
+        raise ConfigError(f"baseline {opts.baseline} measured model '{baseline.model_name}', this run measures "
+                          f"'{current.model_name}': a gate compares a model with its own earlier run "
+                          "(--compare puts reports side by side)")
+    hard, _ = env_differences(baseline, current, fields)
+    if hard and not opts.allow_env_mismatch:
+        raise ConfigError(f"baseline {opts.baseline} is from another environment ({'; '.join(hard)}); "
+                          "pass --allow-env-mismatch to compare anyway")
+
+
+def preflight(cfg: Config, opts: SessionOptions) -> Report | None:
+    """Refuse what can be refused before minutes of measuring; returns the baseline, if any."""
+    from mm_orch.benchmark.reporter import load_report
+    from mm_orch.io import check_writable_dir, check_writable_file
+    from mm_orch.monitor.system_info import collect_system_info
+    from mm_orch.run.preflight import check_before_load
+    from mm_orch.run.runner import run_config
+
+    if opts.repeat < 1:
+        raise ConfigError(f"--repeat must be >= 1, got {opts.repeat}")
+    out = opts.report_path.parent if opts.report_path else Path(cfg.benchmark.report.output_dir)
+    check_writable_dir(out, "--benchmark-output")  # now, not after minutes of measuring
+    if opts.junit_xml:
+        check_writable_file(opts.junit_xml, "--junit-xml")
+    check_before_load(cfg, opts.model_name, opts.tests, opts.prompts, "--prompts" if opts.prompts else "test_prompts")
+    if not opts.baseline:
+        if opts.allow_env_mismatch or opts.allow_workload_mismatch:
+            raise ConfigError("--allow-env-mismatch / --allow-workload-mismatch apply to a baseline: add --baseline")
+        return None
+    baseline = load_report(opts.baseline)
+    here = Report(model_name=opts.model_name, engine=cfg.engine.name, timestamp=now_utc(),
+                  system_info=collect_system_info(), config=run_config(cfg, opts.model_name, opts.tests, opts.prompts))
+    _check_env(baseline, here, opts, BEFORE_RUN)
+    differ = workload_differences(baseline, here)
+    if differ and not opts.allow_workload_mismatch:
+        raise ConfigError(f"baseline {opts.baseline} measured another workload ({'; '.join(differ[:3])}"
+                          f"{f'; +{len(differ) - 3} more' if len(differ) > 3 else ''}); "
+                          "pass --allow-workload-mismatch to compare anyway")
+    return baseline
+
+
+# Environment fields known before the run, and those known only once the engine has loaded the model.
+AFTER_RUN = ("device", "dtype", "load_format")
+BEFORE_RUN = ("model_name", "engine", "gpu", "gpu_driver", "cuda_version", "torch_version", "transformers_version",
+              "vllm_version")
+
+
+def measure(cfg: Config, opts: SessionOptions, progress: Progress) -> Report:
+    """run_benchmark once, or opts.repeat times folded into medians; targets checked once, on the result."""
+    from mm_orch.gate.targets import validate_targets
+    from mm_orch.run.repeat import run_repeated
+    from mm_orch.run.runner import run_benchmark
+
+    report = run_repeated(lambda: run_benchmark(cfg, opts.model_name, opts.tests, opts.prompts, progress),
+                          opts.repeat)
+    report.validation = validate_targets(opts.model_name, report, cfg.targets.get(opts.model_name))
+    return report
+
+
+def warnings_for(report: Report) -> list[str]:
+    """What a reader must know about this run, in the report and on the console."""
+    out = []
+    info = report.system_info
+    if info is not None and info.busy:
+        loads = [s.load_1m for s in (info.load_before, info.load_after) if s is not None]
+        out.append(f"the machine was busy (load average {' -> '.join(f'{x:g}' for x in loads)} on "
+                   f"{info.cpu_count} CPUs): timings are pessimistic")
+    for f in failed_phases(report):
+        out.append(f"{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) failed: {f['error']}")
+    for c in report.validation.failures if report.validation else []:
+        out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")
+    return out
+
+
+def finish(cfg: Config, opts: SessionOptions, report: Report, baseline: Report | None) -> SessionResult:
+    """Gate, write the report once, then the Markdown, plots and JUnit XML beside it."""
+    from mm_orch.benchmark.reporter import BenchmarkReporter
+
+    gate = None
+    if baseline is not None:
+        _check_env(baseline, report, opts, AFTER_RUN)  # the device and dtype that actually ran
+        gate = compare_to_baseline(report, baseline, cfg.gate, opts.baseline or "", opts.allow_env_mismatch)
+        report.baseline_check = gate
+    report.warnings = warnings_for(report)
+    reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
+    fmt = cfg.benchmark.report.format
+    path = reporter.write_json(report, opts.report_path) if opts.report_path else reporter.write(report, fmt)
+    result = SessionResult(report, path, gate, failures=failed_phases(report))
+    if opts.markdown:
+        from mm_orch.output.markdown import write_markdown
+
+        result.markdown = write_markdown(report, path)
+        from mm_orch.output.study_files import write_study_files
+
+        result.study_files = write_study_files(report, path)
+    if opts.junit_xml:
+        from mm_orch.output.junit import write_junit
+
+        result.junit = write_junit(opts.junit_xml, report, gate)
+    return result
+
+
+def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = None) -> SessionResult:
+    baseline = preflight(cfg, opts)
+    progress = progress or NullProgress()
+    try:
+        report = measure(cfg, opts, progress)
+    except BenchmarkInterrupted as e:  # Ctrl-C: keep what finished, atomically, marked incomplete
+        if e.report is not None:
+            from mm_orch.benchmark.reporter import BenchmarkReporter
+
+            e.report.warnings = warnings_for(e.report)
+            reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
+            e.path = reporter.write(e.report, cfg.benchmark.report.format)
+        raise
+    fmt = cfg.benchmark.report.format.upper()
+    written = f"{fmt}, Markdown, plots" if opts.markdown else fmt
+    progress.phase(f"report: {written}, gate", None)  # so the last test's time stops here
+    return finish(cfg, opts, report, baseline)
