@@ -9,12 +9,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from mm_orch.benchmark.generation import GenerationSettings
 from mm_orch.errors import ConfigError
 from mm_orch.io import read_user_file
-from mm_orch.load.schedule import ScheduleSpec
-from mm_orch.strict import Strict
-from mm_orch.studies.settings import StudySettings
+from mm_orch.settings.generation import GenerationSettings
+from mm_orch.settings.schedule import ScheduleSpec
+from mm_orch.settings.strict import Strict
+from mm_orch.settings.studies import StudySettings
 
 # A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
 _CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"

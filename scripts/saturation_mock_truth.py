@@ -15,9 +15,10 @@ import sys
 
 from mm_orch.benchmark.reporter import load_report
 from mm_orch.load.saturation import find_knee
-from mm_orch.load.schedule import ScheduleSpec, arrival_offsets_ns
+from mm_orch.load.schedule import arrival_offsets_ns
 from mm_orch.mock.queue import percentile, queue_ttft_ms
 from mm_orch.mock.server import MockTiming, capacity_rps, expected
+from mm_orch.settings.schedule import ScheduleSpec
 
 STAT_Q = {"p99": 99, "p95": 95, "p90": 90, "max": 100}
 

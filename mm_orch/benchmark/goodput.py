@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mm_orch.benchmark.slo import SLO, SLO_KEYS
 from mm_orch.engines.base import RequestRecord
 from mm_orch.errors import ConfigError
 from mm_orch.report.goodput import GoodputResult
 from mm_orch.report.metrics import e2e_ms, tpot_ms, ttft_ms
+from mm_orch.settings.slo import SLO, SLO_KEYS
 
 _METRICS = {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "e2e_ms": e2e_ms}
 

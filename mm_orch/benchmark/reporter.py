@@ -15,6 +15,7 @@ from mm_orch.errors import ConfigError
 from mm_orch.gate.targets import validate_targets
 from mm_orch.io import atomic_write_text, read_user_file
 from mm_orch.report import catalogue
+from mm_orch.report.flat import flatten
 from mm_orch.report.model import SCHEMA_VERSION, Report
 from mm_orch.report.validation import ValidationResult
 
@@ -24,20 +25,6 @@ __all__ = ["BenchmarkReporter", "Report", "ValidationResult", "flatten", "load_r
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
-def flatten(data: Any, prefix: str = "", lists: bool = True) -> dict[str, Any]:
-    """Nested dicts -> dot-keys; lists are kept as JSON strings (or left out) so every cell is a scalar."""
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for k, v in data.items():
-            out |= flatten(v, f"{prefix}{k}.", lists)
-    elif isinstance(data, list):
-        if lists:
-            out[prefix[:-1]] = json.dumps(data)
-    else:
-        out[prefix[:-1]] = data
-    return out
 
 
 def csv_rows(report: Report) -> list[dict[str, Any]]:

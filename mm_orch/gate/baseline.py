@@ -72,7 +72,7 @@ def env_differences(baseline: Report, current: Report, fields: Sequence[str] | N
 
 def workload(config: RunConfig | None) -> dict[str, Any]:
     """What was measured, as dot-keys: benchmark settings (not where reports go) and the prompts."""
-    from mm_orch.benchmark.reporter import flatten
+    from mm_orch.report.flat import flatten
 
     if config is None:
         return {}

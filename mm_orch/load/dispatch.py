@@ -34,8 +34,9 @@ from mm_orch.load.async_client import (
 )
 from mm_orch.load.calibration import load_cached
 from mm_orch.load.results import LoadRecord, summarize_load
-from mm_orch.load.schedule import ScheduleSpec, arrival_offsets_ns
+from mm_orch.load.schedule import arrival_offsets_ns
 from mm_orch.report.load import Calibration, ClientCpu, LoadResult
+from mm_orch.settings.schedule import ScheduleSpec
 
 log = logging.getLogger(__name__)
 START_LEAD_NS = 20_000_000  # the schedule starts this long after everything is ready

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from mm_orch.benchmark.goodput import goodput
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.slo import SLO
 from mm_orch.engines.base import Engine
 from mm_orch.errors import ConfigError
 from mm_orch.report.saturation import SaturationPoint, SaturationResult
+from mm_orch.settings.slo import SLO
 
 if TYPE_CHECKING:
     from mm_orch.load.results import LoadRecord

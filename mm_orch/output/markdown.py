@@ -105,7 +105,7 @@ def _load_markdown(report: Report) -> list[str]:
 
 def _engine_stat_rows(stats: dict[str, Any]) -> list[list[Any]]:
     """Engine-specific counters (vLLM prefix cache, the dual engine's alpha...) as dot-keys; lists left out."""
-    from mm_orch.benchmark.reporter import flatten
+    from mm_orch.report.flat import flatten
 
     return [[k, v] for k, v in flatten(stats, lists=False).items()]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mm_orch.benchmark.slo import SLO
+from mm_orch.settings.slo import SLO
 
 
 class GoodputResult(BaseModel):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mm_orch.load.schedule import ScheduleSpec
 from mm_orch.report.metrics import Distribution, MetricsSummary
+from mm_orch.settings.schedule import ScheduleSpec
 
 
 class CalibrationLevel(BaseModel):

@@ -25,7 +25,7 @@ from mm_orch.report.metrics import Distribution, Histogram, MetricsSummary
 from mm_orch.report.saturation import SaturationResult
 from mm_orch.report.studies import AccuracyResult, ContextLengthResult, WorkloadResult
 from mm_orch.report.validation import ValidationResult
-from mm_orch.studies.settings import StudySettings
+from mm_orch.settings.studies import StudySettings
 
 SCHEMA_VERSION = 2
 

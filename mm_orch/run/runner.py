@@ -26,7 +26,7 @@ from mm_orch.models.manager import resolve_device
 from mm_orch.report.load import LoadResult
 from mm_orch.report.model import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.run.preflight import check_loaded
-from mm_orch.studies.settings import STUDY_TESTS
+from mm_orch.settings.studies import STUDY_TESTS
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine, GenerationRequest, RequestRecord, now_ns
 from mm_orch.report.metrics import summarize
 from mm_orch.report.studies import AccuracyResult, AccuracyRun, Example, Score
+from mm_orch.settings.studies import AccuracySettings
 from mm_orch.studies.accuracy_tasks import Task, load_tasks
-from mm_orch.studies.settings import AccuracySettings
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 DUAL_MODES = ("optimal_sampling", "teacher_only", "theta_only")

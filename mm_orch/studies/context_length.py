@@ -8,7 +8,7 @@ from mm_orch.engines.base import Engine, ModelInfo
 from mm_orch.errors import ConfigError
 from mm_orch.report.metrics import Distribution, distribution, tpot_ms, ttft_ms
 from mm_orch.report.studies import ContextLengthResult, ContextPoint
-from mm_orch.studies.settings import ContextLengthSettings
+from mm_orch.settings.studies import ContextLengthSettings
 
 
 def context_lengths(start: int, limit: int) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mm_orch.studies.lengths import LengthSpec
+from mm_orch.settings.lengths import LengthSpec
 
 Counter = Callable[[str], int]
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from mm_orch.errors import ConfigError
-from mm_orch.studies.lengths import LengthSpec, sample_lengths
+from mm_orch.settings.lengths import LengthSpec
+from mm_orch.studies.lengths import sample_lengths
 from mm_orch.studies.work_items import WorkItem
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from mm_orch.engines.base import Engine
 from mm_orch.errors import ConfigError
+from mm_orch.settings.studies import WorkloadSettings
 from mm_orch.studies.dataset_files import DatasetFile, parse_dataset
-from mm_orch.studies.settings import WorkloadSettings
 from mm_orch.studies.synthetic import multi_turn_turns, shared_prefix_items, shared_token_share, synthetic_items
 from mm_orch.studies.work_items import WorkItem, count_tokens
 

@@ -10,7 +10,7 @@ from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine, RequestRecord, now_ns
 from mm_orch.report.metrics import distribution, summarize
 from mm_orch.report.studies import PrefixCacheResult, WorkloadResult
-from mm_orch.studies.settings import WorkloadSettings
+from mm_orch.settings.studies import WorkloadSettings
 from mm_orch.studies.work_items import WorkItem
 from mm_orch.studies.workload_jobs import Jobs, build_jobs
 

@@ -7,14 +7,15 @@ import math
 import pytest
 
 from mm_orch.benchmark.reporter import load_report
-from mm_orch.benchmark.slo import SLO
 from mm_orch.config import LoadSettings
 from mm_orch.load.saturation import find_knee, rates, run_saturation, tail_statistic
-from mm_orch.load.schedule import ScheduleSpec, arrival_offsets_ns
+from mm_orch.load.schedule import arrival_offsets_ns
 from mm_orch.main import main
 from mm_orch.mock.queue import percentile, queue_ttft_ms
 from mm_orch.mock.server import MockProcess, MockTiming, capacity_rps, expected
 from mm_orch.report import catalogue
+from mm_orch.settings.schedule import ScheduleSpec
+from mm_orch.settings.slo import SLO
 
 # one request generates at a time, for 10 + 6 x 5 = 40 ms: the mock completes at most 25 requests/s
 TIMING = MockTiming(ttft_ms=10, itl_ms=5, tokens=7, max_concurrency=1)

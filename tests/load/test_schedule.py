@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from mm_orch.load.schedule import ScheduleSpec, arrival_offsets_ns, schedule_rate
+from mm_orch.load.schedule import arrival_offsets_ns, schedule_rate
+from mm_orch.settings.schedule import ScheduleSpec
 
 
 def _gaps_s(spec):

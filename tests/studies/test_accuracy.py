@@ -3,6 +3,7 @@
 import pytest
 
 from mm_orch.errors import ConfigError
+from mm_orch.settings.studies import AccuracySettings
 from mm_orch.studies.accuracy import (
     exact_match,
     numeric_match,
@@ -11,7 +12,6 @@ from mm_orch.studies.accuracy import (
     wilson_interval,
 )
 from mm_orch.studies.accuracy_tasks import Task, builtin_tasks, load_tasks
-from mm_orch.studies.settings import AccuracySettings
 
 
 def test_builtin_tasks_are_deterministic_and_correct():

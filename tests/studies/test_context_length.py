@@ -5,8 +5,8 @@ import json
 import pytest
 
 from mm_orch.errors import ConfigError
+from mm_orch.settings.studies import ContextLengthSettings
 from mm_orch.studies.context_length import context_lengths, run_context_length
-from mm_orch.studies.settings import ContextLengthSettings
 
 
 def test_lengths_double_up_to_the_limit():

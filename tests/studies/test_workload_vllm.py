@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from mm_orch.studies.lengths import LengthSpec
-from mm_orch.studies.settings import SharedPrefixSpec, WorkloadSettings
+from mm_orch.settings.lengths import LengthSpec
+from mm_orch.settings.studies import SharedPrefixSpec, WorkloadSettings
 from mm_orch.studies.workload_run import run_workload
 
 pytestmark = [

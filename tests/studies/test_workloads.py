@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from mm_orch.errors import ConfigError
+from mm_orch.settings.lengths import LengthSpec
+from mm_orch.settings.studies import WorkloadSettings
 from mm_orch.studies.dataset_files import parse_dataset
-from mm_orch.studies.lengths import LengthSpec, sample_lengths
-from mm_orch.studies.settings import WorkloadSettings
+from mm_orch.studies.lengths import sample_lengths
 from mm_orch.studies.synthetic import shared_prefix_items, shared_token_share, synthetic_items
 from mm_orch.studies.workload_jobs import build_jobs
 from mm_orch.studies.workload_run import run_workload

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from mm_orch.strict import Strict
+from mm_orch.settings.strict import Strict
 
 
 class OptimalSamplingSettings(Strict):

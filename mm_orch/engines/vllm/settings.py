@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from mm_orch.strict import Strict
+from mm_orch.settings.strict import Strict
 
 
 class VLLMCompilationSettings(Strict):

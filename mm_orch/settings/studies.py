@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mm_orch.benchmark.slo import SLO
-from mm_orch.strict import Strict
-from mm_orch.studies.lengths import LengthSpec
+from mm_orch.settings.lengths import LengthSpec
+from mm_orch.settings.slo import SLO
+from mm_orch.settings.strict import Strict
 
 STUDY_TESTS = ("workload", "accuracy", "context_length")  # selectable with --tests beside the standard three
 
