@@ -9,7 +9,7 @@ from mm_orch.cli import load_flags as cli_load
 from mm_orch.cli import study_flags as study_cli
 from mm_orch.cli.parser import overrides_from_args
 from mm_orch.config import TEST_TYPES
-from mm_orch.errors import BenchmarkInterrupted, EngineError
+from mm_orch.errors import BenchmarkInterrupted, EngineError, OutputError
 
 
 def run_cli(a: argparse.Namespace) -> int:
@@ -41,6 +41,10 @@ def run_cli(a: argparse.Namespace) -> int:
         if e.path is not None:
             err.print(f"report (incomplete): {e.path}", soft_wrap=True, highlight=False)
         raise
+    except OutputError as e:  # a later write failed (disk full ...): what was kept is still named
+        for label, path in e.written:
+            out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+        raise
     report = result.report
     out.print(summary_table(report))
     if report.load is not None:
@@ -57,7 +61,8 @@ def run_cli(a: argparse.Namespace) -> int:
         else:
             cli_gate.wide(out).print(validation_table(report.validation))
     study = [("study", p) for p in result.study_files]  # e.g. the context-length curve
-    for label, path in (("report", result.path), ("summary", result.markdown), ("junit", result.junit), *study):
+    written = (("report", result.path), ("summary", result.markdown), ("html", result.html), ("junit", result.junit))
+    for label, path in (*written, *study):
         if path is not None:
             out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
     dead = [f for f in result.failures if not f["completed"]]

@@ -9,6 +9,7 @@ so a failing gate never loses results. Exit codes stay with the caller (main.py 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.benchmark.sections import failed_phases, now_utc
 from mm_orch.config import TEST_TYPES, Config
-from mm_orch.errors import BenchmarkInterrupted, ConfigError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, OutputError
 from mm_orch.gate.baseline import compare_to_baseline, env_differences, workload_differences
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.report.gate_results import BaselineResult
@@ -47,6 +48,7 @@ class SessionResult:
     path: Path
     baseline: BaselineResult | None = None
     markdown: Path | None = None
+    html: Path | None = None
     junit: Path | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)  # phases with failed requests
     study_files: list[Path] = field(default_factory=list)  # e.g. the context-length curve (PNG + Markdown)
@@ -74,7 +76,7 @@ def _check_env(baseline: Report, current: Report, opts: SessionOptions, fields: 
 def preflight(cfg: Config, opts: SessionOptions) -> Report | None:
     """Refuse what can be refused before minutes of measuring; returns the baseline, if any."""
     from mm_orch.benchmark.reporter import load_report
-    from mm_orch.io import check_writable_dir, check_writable_file
+    from mm_orch.io import check_output_file, check_writable_dir, check_writable_file
     from mm_orch.monitor.system_info import collect_system_info
     from mm_orch.run.preflight import check_before_load
     from mm_orch.run.runner import run_config
@@ -83,6 +85,8 @@ def preflight(cfg: Config, opts: SessionOptions) -> Report | None:
         raise ConfigError(f"--repeat must be >= 1, got {opts.repeat}")
     out = opts.report_path.parent if opts.report_path else Path(cfg.benchmark.report.output_dir)
     check_writable_dir(out, "--benchmark-output")  # now, not after minutes of measuring
+    if opts.report_path:
+        check_output_file(opts.report_path, "report")
     if opts.junit_xml:
         check_writable_file(opts.junit_xml, "--junit-xml")
     check_before_load(cfg, opts.model_name, opts.tests, opts.prompts, "--prompts" if opts.prompts else "test_prompts")
@@ -135,24 +139,54 @@ def warnings_for(report: Report) -> list[str]:
     return out
 
 
-def finish(cfg: Config, opts: SessionOptions, report: Report, baseline: Report | None) -> SessionResult:
-    """Gate, write the report once, then the Markdown, plots and JUnit XML beside it."""
-    from mm_orch.benchmark.reporter import BenchmarkReporter
+def written_files(result: SessionResult | None) -> list[tuple[str, Path]]:
+    """(label, path) of every file a session wrote, in the order they are written."""
+    if result is None:
+        return []
+    files = [("report", result.path), ("summary", result.markdown), ("html", getattr(result, "html", None)),
+             ("junit", result.junit), *(("study", p) for p in result.study_files)]
+    return [(label, path) for label, path in files if path is not None]
 
+
+def finish(cfg: Config, opts: SessionOptions, report: Report, baseline: Report | None) -> SessionResult:
+    """Gate, write the report once, then the Markdown, plots and JUnit XML beside it. A write that fails (disk
+    full, ...) is an OutputError naming it and listing what was already written, never a traceback."""
     gate = None
     if baseline is not None:
         _check_env(baseline, report, opts, AFTER_RUN)  # the device and dtype that actually ran
         gate = compare_to_baseline(report, baseline, cfg.gate, opts.baseline or "", opts.allow_env_mismatch)
         report.baseline_check = gate
     report.warnings = warnings_for(report)
+    started: list[SessionResult] = []  # the result, once the report is written
+    try:
+        return _write_outputs(cfg, opts, report, gate, started)
+    except (OSError, ConfigError) as e:
+        raise OutputError(_write_failure(e), written_files(started[0] if started else None)) from None
+
+
+def _write_failure(e: OSError | ConfigError) -> str:
+    if isinstance(e, ConfigError):
+        return str(e)
+    where = f" {e.filename}" if e.filename else ""
+    return f"cannot write{where}: {e.strerror or e}"
+
+
+def _write_outputs(cfg: Config, opts: SessionOptions, report: Report, gate: BaselineResult | None,
+                   started: list[SessionResult]) -> SessionResult:
+    from mm_orch.benchmark.reporter import BenchmarkReporter
+
     reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
     fmt = cfg.benchmark.report.format
     path = reporter.write_json(report, opts.report_path) if opts.report_path else reporter.write(report, fmt)
     result = SessionResult(report, path, gate, failures=failed_phases(report))
+    started.append(result)
     if opts.markdown:
         from mm_orch.output.markdown import write_markdown
 
         result.markdown = write_markdown(report, path)
+        from mm_orch.output.html_report import write_html
+
+        result.html = write_html(json.loads(report.model_dump_json()), path.with_suffix(".html"))
         from mm_orch.output.study_files import write_study_files
 
         result.study_files = write_study_files(report, path)
@@ -174,9 +208,12 @@ def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = N
 
             e.report.warnings = warnings_for(e.report)
             reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
-            e.path = reporter.write(e.report, cfg.benchmark.report.format)
+            try:
+                e.path = reporter.write(e.report, cfg.benchmark.report.format)
+            except (OSError, ConfigError) as w:  # the interrupt stays the answer; say why nothing was kept
+                log.error("the incomplete report could not be written: %s", _write_failure(w))
         raise
     fmt = cfg.benchmark.report.format.upper()
-    written = f"{fmt}, Markdown, plots" if opts.markdown else fmt
+    written = f"{fmt}, Markdown, HTML, plots" if opts.markdown else fmt
     progress.phase(f"report: {written}, gate", None)  # so the last test's time stops here
     return finish(cfg, opts, report, baseline)
