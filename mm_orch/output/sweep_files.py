@@ -99,7 +99,7 @@ def write_sweep(result: SweepResult, out_dir: str | Path, stem: str | None = Non
             paths[f"plot_{key}"] = p
             plots.append(str(p))
     paths["markdown"] = atomic_write_text(out_dir / f"{stem}.md", markdown(result, plots, command))
-    from mm_orch.output.html_report import write_html
+    from mm_orch.output.html import write_html
 
     cells = [(f"cell {i + 1}", Path(pt.report).with_suffix(".html").name) for i, pt in enumerate(result.points)
              if pt.report]

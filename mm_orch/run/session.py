@@ -184,7 +184,7 @@ def _write_outputs(cfg: Config, opts: SessionOptions, report: Report, gate: Base
         from mm_orch.output.markdown import write_markdown
 
         result.markdown = write_markdown(report, path)
-        from mm_orch.output.html_report import write_html
+        from mm_orch.output.html import write_html
 
         result.html = write_html(json.loads(report.model_dump_json()), path.with_suffix(".html"))
         from mm_orch.output.study_files import write_study_files

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mm_orch.output.html_report import context_of, write_html
+from mm_orch.output.html import context_of, write_html
 
 from .browser import chromium, open_page, skip_reason
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mm_orch.output import html_report
-from mm_orch.output.html_report import MAX_HTML_BYTES, format_number, headline_metrics, render_html, write_html
+from mm_orch.output import html as html_report
+from mm_orch.output.html import MAX_HTML_BYTES, format_number, headline_metrics, render_html, write_html
+from mm_orch.output.html import page as page_module
 
 FIXTURES = Path(__file__).with_name("fixtures")
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
@@ -298,7 +299,7 @@ def test_write_html_is_atomic(tmp_path, main_report, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(html_report.os, "replace", boom)
+    monkeypatch.setattr(page_module.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_html(main_report, target)
     assert target.read_text() == "previous"

@@ -1,4 +1,4 @@
-/* mm_orch HTML report: draws the chart specs that html_report.py embeds (JSON in #mm-charts) with uPlot.
+/* mm_orch HTML report: draws the chart specs that mm_orch/output/html/ embeds (JSON in #mm-charts) with uPlot.
  * A spec: {id, title, x: {label, unit, values, categories, titles, log}, y: {label, unit},
  *          series: [{label, values, color, style: "line"|"dash"|"points"|"ring"|"bar"}]}
  * (categories: tick labels of a category axis, titles: their longer names on hover; log: a log scale's base).
