@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from mm_orch.errors import ConfigError
-from mm_orch.io import read_user_file
+from mm_orch.io import MAX_CONFIG_BYTES, read_user_file, yaml_loads
 from mm_orch.settings.generation import GenerationSettings
 from mm_orch.settings.schedule import ScheduleSpec
 from mm_orch.settings.strict import Strict
@@ -352,9 +352,9 @@ def format_validation_error(err: ValidationError, source: str, text: str | None 
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], str]:
-    text = read_user_file(path, "config file")
+    text = read_user_file(path, "config file", MAX_CONFIG_BYTES)
     try:
-        data = yaml.safe_load(text)
+        data = yaml_loads(text, str(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -382,7 +382,7 @@ def parse_set(item: str) -> dict[str, Any]:
     if not sep or not all(p.strip() for p in parts):
         raise ConfigError(f"--set {item}: expected KEY.PATH=VALUE, e.g. benchmark.latency.test_runs=3")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_loads(raw, f"--set {key.strip()}", lines=False) if raw.strip() else ""
     except yaml.YAMLError:
         raise ConfigError(f"--set {item}: the value is not valid YAML") from None
     for p in reversed(parts):

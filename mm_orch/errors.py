@@ -36,3 +36,12 @@ class BenchmarkInterrupted(MmOrchError):
         super().__init__(f"interrupted: {done} finished; missing: {', '.join(missing)}")
         self.report, self.finished, self.missing = report, finished, missing
         self.path = None  # where the session wrote the partial report
+
+
+class OutputError(MmOrchError):
+    """An output could not be written after the run (disk full, a device or FIFO where a file goes ...): exit 2,
+    as when the same problem is found before the run. `written` lists (label, path) of what was kept."""
+
+    def __init__(self, message: str, written: list[tuple[str, object]]):
+        super().__init__(message)
+        self.written = written

@@ -7,6 +7,7 @@ exit codes (0 ok, 1 target/baseline check failed, 2 bad usage/config/input, 3 en
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -16,6 +17,7 @@ from mm_orch.cli.parser import build_parser
 from mm_orch.errors import MmOrchError
 
 log = logging.getLogger("mm_orch")
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
 
 
 def _quiet_libraries(verbose: bool) -> None:
@@ -40,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mm_orch: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a file that could not be written (disk full, read-only): one line, exit 2
+        if e.filename is None and e.errno not in DISK_ERRNOS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mm_orch: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 def exit_now(code: int) -> None:

@@ -61,13 +61,13 @@ def load_prompt_file(path: str) -> list[str]:
     import json
     from pathlib import Path
 
-    from mm_orch.io import read_user_file
+    from mm_orch.io import json_loads, read_user_file
 
     p = Path(path)
     text = read_user_file(p, "prompt file", MAX_PROMPT_FILE_BYTES)
     if p.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json_loads(text, f"prompt file {path}")
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
         if not isinstance(data, list) or not all(isinstance(x, str) and x.strip() for x in data):

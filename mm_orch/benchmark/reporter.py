@@ -13,7 +13,7 @@ from mm_orch.benchmark.memory import InferenceMemoryResult
 from mm_orch.benchmark.sections import assemble_report, latency_section, memory_section, throughput_section
 from mm_orch.errors import ConfigError
 from mm_orch.gate.targets import validate_targets
-from mm_orch.io import atomic_write_text, read_user_file
+from mm_orch.io import MAX_REPORT_BYTES, atomic_write_text, json_loads, read_user_file
 from mm_orch.report import catalogue
 from mm_orch.report.flat import flatten
 from mm_orch.report.model import SCHEMA_VERSION, Report
@@ -51,7 +51,7 @@ def parse_report(text: str, source: str) -> Report:
     from mm_orch.report.muai_keys import convert_v1
 
     try:
-        data = json.loads(text)
+        data = json_loads(text, source)
     except json.JSONDecodeError as e:
         raise ConfigError(f"{source}:{e.lineno}: not a JSON report: {e.msg}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
@@ -85,7 +85,7 @@ def _with_medians(report: Report) -> Report:
 def load_report(path: str | Path) -> Report:
     """Read a JSON report back, with a one-line error naming the file when it is not one."""
     p = Path(path)
-    return parse_report(read_user_file(p, "report"), str(p))
+    return parse_report(read_user_file(p, "report", MAX_REPORT_BYTES), str(p))
 
 
 def report_json(report: Report) -> str:

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mm_orch.errors import ConfigError
-from mm_orch.io import read_user_file
+from mm_orch.io import MAX_DATASET_BYTES, MAX_NESTING, json_loads, nesting_depth_exceeds, read_user_file
 
 USER_ROLES = {"human", "user"}
 REPLY_ROLES = {"gpt", "assistant", "chatgpt", "bard", "model"}
@@ -83,6 +83,13 @@ def _json_array(path: str, text: str) -> Iterator[tuple[int, object]]:
             obj, end = dec.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+        except RecursionError:
+            obj = too_deep = True
+        else:
+            too_deep = nesting_depth_exceeds(obj, MAX_NESTING - 1)  # one level is the list around it
+        if too_deep:
+            raise ConfigError(f"{path}:{_line_of(text, pos)}: nested deeper than {MAX_NESTING} levels "
+                              "(lists/objects within each other)")
         yield _line_of(text, pos), obj
         pos = end
 
@@ -92,7 +99,7 @@ def _json_lines(path: str, text: str) -> Iterator[tuple[int, object]]:
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
+            yield n, json_loads(line, f"{path}:{n}")
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{n}: invalid JSON: {e.msg}") from None
 
@@ -131,7 +138,7 @@ def _conversation(rec: ShareGPTRecord, line: int, path: str) -> Conversation:
 def parse_dataset(path: str | Path) -> DatasetFile:
     """Read and validate a dataset file; the format is told by its first record."""
     path = str(path)
-    text = read_user_file(path, "dataset file")
+    text = read_user_file(path, "dataset file", MAX_DATASET_BYTES)
     stripped = text.lstrip()
     if not stripped:
         raise ConfigError(f"{path}: the dataset file is empty")

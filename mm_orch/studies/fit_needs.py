@@ -33,12 +33,12 @@ def _workload(ws: Any, count: Counter | None) -> list[tuple[str, int, int]]:
             return [(f"studies.workload.multi_turn ({mt.turns} turns of input_len + output_len: the last turn's "
                      "history)", mt.turns * n_in + (mt.turns - 1) * n_out, n_out)]
         return []
-    if count is None or not ws.dataset:
+    if not ws.dataset:
         return []
     from mm_orch.studies.dataset_files import parse_dataset
 
-    ds = parse_dataset(ws.dataset)
-    if ds.format != "prompts":  # ShareGPT output lengths come from the replies: checked as they are built
+    ds = parse_dataset(ws.dataset)  # a bad file is refused now, before the model loads, counter or not
+    if count is None or ds.format != "prompts":  # ShareGPT output lengths come from the replies: checked as built
         return []
     rows = ds.prompts[: ws.num_requests] if ws.num_requests else ds.prompts
     return [(f"{ws.dataset} record {i}", count(r.prompt), r.output_len) for i, r in enumerate(rows)]

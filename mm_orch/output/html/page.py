@@ -4,7 +4,6 @@ reports; the inline assets (html_assets/ beside this package), the Content-Secur
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -172,18 +171,9 @@ def render_html(report: dict, siblings: Sequence[tuple[str, str]] = ()) -> str:
 
 
 def write_html(report: dict, path: str | os.PathLike, siblings: Sequence[tuple[str, str]] = ()) -> Path:
-    """Render, then write atomically: a temporary file in the target's folder, then os.replace. Returns the path.
-    A failure leaves any earlier file at path as it was, and no temporary file behind."""
-    target = Path(path)
-    text = render_html(report, siblings)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Render, then write atomically through mm_orch.io (a temporary file in the target's folder, then os.replace):
+    a failure leaves any earlier file at path as it was and no temporary file behind, a full disk names path, and
+    a device or FIFO at path is refused, never replaced. Returns the path."""
+    from mm_orch.io import atomic_write_text
+
+    return atomic_write_text(Path(path), render_html(report, siblings))
