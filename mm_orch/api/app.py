@@ -21,7 +21,7 @@ from mm_orch.api.faults import CatchAll
 from mm_orch.api.limits import BodySizeLimit
 from mm_orch.api.routes import Service, jobs, public
 from mm_orch.api.scheduler import Scheduler
-from mm_orch.api.schemas import ErrorBody
+from mm_orch.api.schemas import ErrorBody, safe_text
 from mm_orch.config import Config
 from mm_orch.errors import ConfigError
 from mm_orch.executors.ray_service import RayExecutor
@@ -47,15 +47,16 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     errors = []
     for e in exc.errors():
         msg = "unknown field" if e.get("type") == "extra_forbidden" else str(e.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
-        errors.append({"loc": [str(p) for p in e.get("loc", ())], "msg": msg, "type": str(e.get("type", ""))})
+        msg = safe_text(msg.removeprefix("Value error, "))  # a message may quote the input: no lone surrogates out
+        loc = [safe_text(str(p)) for p in e.get("loc", ())]
+        errors.append({"loc": loc, "msg": msg, "type": str(e.get("type", ""))})
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return JSONResponse({"detail": f"{_loc(first['loc'])}: {first['msg']}{more}", "errors": errors}, status_code=422)
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    detail = str(exc.detail)
+    detail = safe_text(str(exc.detail))
     if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not decode the body
         cause = str(exc.__cause__).splitlines()[0][:160] if str(exc.__cause__) else ""
         detail = f"body: cannot be parsed as JSON ({type(exc.__cause__).__name__}{': ' + cause if cause else ''})"

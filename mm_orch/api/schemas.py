@@ -19,6 +19,7 @@ from mm_orch.config import (
 )
 from mm_orch.engines.base import engine_names
 from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
+from mm_orch.io import MAX_NESTING
 
 TestType = Literal["latency", "memory", "throughput", "load"]  # load: the server config's benchmark.load
 
@@ -39,19 +40,45 @@ class JobStatus(str, Enum):
 MAX_INT = 2**53
 
 
-def _out_of_range(value: Any, loc: str = "") -> str | None:
-    """The first number in a raw body that no setting can hold (huge integer, NaN, infinity), as 'loc: why'."""
+def safe_text(value: str) -> str:
+    """value with lone surrogates escaped (\\ud800): safe to put in a message, a log or the job store."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _problem(value: Any, loc: str, depth: int) -> str | None:
+    where = loc or "<body>"
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and abs(value) > MAX_INT:
-        return f"{loc or '<body>'}: integer with {len(str(abs(value)))} digits is out of range (|n| <= 2**53)"
+        return f"{where}: integer with {len(str(abs(value)))} digits is out of range (|n| <= 2**53)"
     if isinstance(value, float) and not math.isfinite(value):
-        return f"{loc or '<body>'}: {value} is not a finite number"
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _out_of_range(item, f"{loc}.{key}" if loc else str(key))
+        return f"{where}: {value} is not a finite number"
+    if isinstance(value, str) and safe_text(value) != value:
+        return f"{where}: a lone surrogate (\\ud800-\\udfff) is not text"
+    if isinstance(value, dict | list) and depth > MAX_NESTING:
+        return f"{'.'.join(where.split('.')[:4])}...: nested deeper than {MAX_NESTING} levels"
+    return None
+
+
+def _out_of_range(body: Any) -> str | None:
+    """The first thing in a raw body that no setting can hold, as 'loc: why': a huge integer, NaN or infinity,
+    a string or key with a lone surrogate (not UTF-8: every later step that encodes it would fail), nesting
+    deeper than MAX_NESTING (what the readers of files accept). Iterative: any depth is one answer."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 1)]
+    while stack:
+        value, loc, depth = stack.pop()
+        found = _problem(value, loc, depth)
         if found:
             return found
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        children = []
+        for key, item in items:
+            name = safe_text(str(key))
+            child = f"{loc}.{name}" if loc else name
+            if isinstance(key, str) and name != key:
+                return f"{child}: a lone surrogate (\\ud800-\\udfff) in a key is not text"
+            children.append((item, child, depth + 1))
+        stack.extend(reversed(children))  # document order
     return None
 
 
