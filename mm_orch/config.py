@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mm_orch.errors import ConfigError
@@ -25,13 +25,13 @@ ALL_TEST_TYPES = (*TEST_TYPES, "load")  # load (open loop) runs when asked for
 
 
 class LatencySettings(Strict):
-    warmup_runs: int = Field(3, ge=0, description="Runs per scenario that are not counted.")
-    warmup_tokens: int | None = Field(None, ge=1, description="Output tokens of each warm-up run; None = the "
+    warmup_runs: StrictInt = Field(3, ge=0, description="Runs per scenario that are not counted.")
+    warmup_tokens: StrictInt | None = Field(None, ge=1, description="Output tokens of each warm-up run; None = the "
                                       "scenario's own (what per-shape compiled engines, --static-cache, need).")
-    test_runs: int = Field(10, ge=1, description="Measured runs per scenario.")
-    output_length: int = Field(100, ge=1, description="Output tokens for the test-prompt scenario.")
-    input_lengths: list[int] = Field([128, 512], description="Synthetic prompt lengths (tokens).")
-    output_lengths: list[int] = Field([64, 128], description="Fixed output lengths (tokens).")
+    test_runs: StrictInt = Field(10, ge=1, description="Measured runs per scenario.")
+    output_length: StrictInt = Field(100, ge=1, description="Output tokens for the test-prompt scenario.")
+    input_lengths: list[StrictInt] = Field([128, 512], description="Synthetic prompt lengths (tokens).")
+    output_lengths: list[StrictInt] = Field([64, 128], description="Fixed output lengths (tokens).")
     ignore_eos: bool = Field(True, description="Fix the output length (min_new_tokens = max_new_tokens).")
 
     @field_validator("input_lengths", "output_lengths")
@@ -46,16 +46,17 @@ class MemorySettings(Strict):
     measure_peak: bool = True
     measure_kv_cache: bool = True
     gc_before_measure: bool = True
-    output_length: int = Field(100, ge=1, description="Output tokens of the measured inference.")
+    output_length: StrictInt = Field(100, ge=1, description="Output tokens of the measured inference.")
 
 
 class ThroughputSettings(Strict):
-    concurrent_requests: list[int] = Field([1, 2, 4], description="Client concurrency levels.")
-    tokens_per_request: int = Field(100, ge=1)
-    duration_seconds: float = Field(60.0, gt=0, description="Wall time of each measured phase.")
-    batch_sizes: list[int] = Field([1, 2, 4, 8])
-    min_requests: int = Field(1, ge=1, description="Each phase completes at least this many requests.")
-    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (8 "
+    concurrent_requests: list[StrictInt] = Field([1, 2, 4], description="Client concurrency levels.")
+    tokens_per_request: StrictInt = Field(100, ge=1)
+    duration_seconds: float = Field(60.0, ge=0.01, description="Wall time of each measured phase (at least 10 ms: "
+                                    "shorter measures the clock, not the engine).")
+    batch_sizes: list[StrictInt] = Field([1, 2, 4, 8])
+    min_requests: StrictInt = Field(1, ge=1, description="Each phase completes at least this many requests.")
+    input_length: StrictInt | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (8 "
                                      "distinct); None = the config's test prompts (or --prompts).")
 
     @field_validator("concurrent_requests", "batch_sizes")
@@ -70,20 +71,22 @@ class LoadSettings(ScheduleSpec):
     """The open-loop `load` test (--tests load): a seeded arrival schedule, optionally capped in concurrency."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-    max_concurrency: int | None = Field(None, ge=1, description="Most requests in flight; None = no cap.")
-    warmup_requests: int = Field(2, ge=0, description="Requests sent one by one before the schedule, not counted.")
-    workers: int | None = Field(None, ge=1, le=64, description="Client processes, each with its own event loop "
+    max_concurrency: StrictInt | None = Field(None, ge=1, description="Most requests in flight; None = no cap.")
+    warmup_requests: StrictInt = Field(2, ge=0, description="Requests sent one by one before the schedule, not "
+                                       "counted.")
+    workers: StrictInt | None = Field(None, ge=1, le=64, description="Client processes, each with its own event loop "
                                 "(openai engine); None = 1, or more when the calibrated ceiling of one loop is "
                                 "below request_rate.")
-    input_length: int | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens (one "
-                                     "per request); None = the config's test prompts (or --prompts), cycled.")
-    output_length: int = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
+    input_length: StrictInt | None = Field(None, ge=1, description="Synthetic prompts of exactly this many tokens "
+                                           "(one per request); None = the config's test prompts (or --prompts), "
+                                           "cycled.")
+    output_length: StrictInt = Field(64, ge=1, description="Fixed output tokens per request (ignore_eos from latency).")
     # saturation (--request-rate sweep): studies/saturation.py
     saturation: bool = Field(False, description="Saturation curve instead of one rate: a burst (request_rate inf) "
                              "finds the most requests/s, then one open-loop run per rate from sweep_low_fraction x "
                              "that maximum up to it.")
-    sweep_points: int = Field(6, ge=2, le=50, description="Saturation: open-loop rates measured (the low rate and the "
-                              "maximum included).")
+    sweep_points: StrictInt = Field(6, ge=2, le=50, description="Saturation: open-loop rates measured (the low "
+                                    "rate and the maximum included).")
     sweep_low_fraction: float = Field(0.1, gt=0, lt=1, description="Saturation: the lowest rate, as a fraction of "
                                       "the measured maximum.")
     knee_ttft_factor: float = Field(2.0, gt=1, description="Saturation: the knee is the highest rate whose tail TTFT "
@@ -107,14 +110,15 @@ class BenchmarkSettings(Strict):
 
 
 class Targets(Strict):
-    """Per-model performance targets; a target left out is not checked."""
+    """Per-model performance targets; a target left out is not checked. Every bound is > 0: a time, a size or
+    a rate of 0 or below can never be met (max_*) or is always met (min_*), so it checks nothing."""
 
-    min_tokens_per_second: float | None = Field(None, description="latency.tokens_per_second >= this")
-    max_ttft_ms: float | None = Field(None, description="latency.ttft_ms <= this")
-    max_tpot_ms: float | None = Field(None, description="latency.tpot_ms <= this")
-    max_e2e_latency_ms: float | None = Field(None, description="latency.e2e_latency_ms <= this")
-    max_memory_gb: float | None = Field(None, description="memory.peak_gb <= this")
-    min_single_request_tps: float | None = Field(None, description="throughput.single_request_tps >= this")
+    min_tokens_per_second: float | None = Field(None, gt=0, description="latency.tokens_per_second >= this")
+    max_ttft_ms: float | None = Field(None, gt=0, description="latency.ttft_ms <= this")
+    max_tpot_ms: float | None = Field(None, gt=0, description="latency.tpot_ms <= this")
+    max_e2e_latency_ms: float | None = Field(None, gt=0, description="latency.e2e_latency_ms <= this")
+    max_memory_gb: float | None = Field(None, gt=0, description="memory.peak_gb <= this")
+    min_single_request_tps: float | None = Field(None, gt=0, description="throughput.single_request_tps >= this")
 
 
 class EngineSettings(BaseModel):
@@ -126,7 +130,7 @@ class EngineSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs.")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
     load_format: Literal["auto", "dummy"] = Field("auto", description="auto: real weights; dummy: random.")
-    seed: int = Field(0, description="Seed of synthetic prompts and sampling.")
+    seed: StrictInt = Field(0, description="Seed of synthetic prompts and sampling.")
 
     @model_validator(mode="before")
     @classmethod
@@ -242,18 +246,18 @@ class GateSettings(Strict):
 class ApiSettings(Strict):
     """The HTTP job service (--serve): queue bound, request size and caps on a job's effective settings."""
 
-    max_queue: int = Field(16, ge=1, description="Most jobs waiting to run; a submission beyond it gets 429.")
-    max_body_bytes: int = Field(65536, ge=256, description="Largest request body in bytes; more gets 413.")
-    max_output_length: int = Field(2048, ge=1, description="Cap on every output length (latency, memory, "
+    max_queue: StrictInt = Field(16, ge=1, description="Most jobs waiting to run; a submission beyond it gets 429.")
+    max_body_bytes: StrictInt = Field(65536, ge=256, description="Largest request body in bytes; more gets 413.")
+    max_output_length: StrictInt = Field(2048, ge=1, description="Cap on every output length (latency, memory, "
                                    "throughput tokens_per_request).")
-    max_input_length: int = Field(8192, ge=1, description="Cap on latency.input_lengths (tokens).")
-    max_test_runs: int = Field(100, ge=1, description="Cap on latency.test_runs, warmup_runs "
+    max_input_length: StrictInt = Field(8192, ge=1, description="Cap on latency.input_lengths (tokens).")
+    max_test_runs: StrictInt = Field(100, ge=1, description="Cap on latency.test_runs, warmup_runs "
                                "and throughput.min_requests.")
     max_duration_seconds: float = Field(300.0, gt=0, description="Cap on throughput.duration_seconds.")
-    max_concurrency: int = Field(64, ge=1, description="Cap on throughput.concurrent_requests and batch_sizes.")
-    max_list_length: int = Field(16, ge=1, description="Cap on the length of every list setting (scenario grid).")
-    max_prompts: int = Field(64, ge=1, description="Cap on the number of test prompts of a job.")
-    max_prompt_chars: int = Field(20000, ge=1, description="Cap on the length of one test prompt (characters).")
+    max_concurrency: StrictInt = Field(64, ge=1, description="Cap on throughput.concurrent_requests and batch_sizes.")
+    max_list_length: StrictInt = Field(16, ge=1, description="Cap on the length of every list setting (scenario grid).")
+    max_prompts: StrictInt = Field(64, ge=1, description="Cap on the number of test prompts of a job.")
+    max_prompt_chars: StrictInt = Field(20000, ge=1, description="Cap on the length of one test prompt (characters).")
     job_timeout_seconds: float = Field(3600.0, gt=0, description="A job running longer is killed and failed.")
     allowed_base_urls: list[str] = Field([], description="OpenAI-compatible servers (engine.openai.base_url) a job "
                                          "may call; empty = the openai engine is refused over HTTP.")
@@ -266,7 +270,7 @@ class ApiSettings(Strict):
             raise ValueError(f"'{bad[0]}' is not an http:// or https:// URL")
         return [u.rstrip("/") for u in v]
 
-    slots: int | None = Field(None, ge=1, le=1024, description="Jobs running at once; null: one per visible GPU "
+    slots: StrictInt | None = Field(None, ge=1, le=1024, description="Jobs running at once; null: one per visible GPU "
                               "(one on a CPU-only machine; with --executor ray, the cluster's GPUs or nodes).")
 
 
@@ -279,6 +283,22 @@ class Config(Strict):
     api: ApiSettings = ApiSettings()
     gate: GateSettings = GateSettings()
     studies: StudySettings = StudySettings()  # workload, accuracy, context length, SLOs
+
+    @model_validator(mode="after")
+    def _targets_name_models(self) -> Config:
+        """A target key must be a model the config knows (a registered alias or one of models:): any other key
+        ("", "/etc", a typo of an alias) would never be checked, silently."""
+        from mm_orch.models.registry import BUILTIN
+
+        for key, bounds in self.targets.items():
+            if key not in BUILTIN and key not in self.models:
+                shown = key if key.isprintable() and 0 < len(key) <= 60 else repr(key[:60]) + "..." * (len(key) > 60)
+                unknown = PydanticCustomError(
+                    "unknown_target_model", "not a model this config knows (a registered alias such as tiny-qwen2, "
+                    "or a key of models:): a target for it would never be checked")
+                raise ValidationError.from_exception_data("Config", [
+                    {"type": unknown, "loc": ("targets", shown), "input": bounds.model_dump()}])
+        return self
 
     @model_validator(mode="after")
     def _beams_are_hf_only(self) -> Config:

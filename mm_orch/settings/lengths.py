@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 
 class LengthSpec(BaseModel):
@@ -14,10 +14,10 @@ class LengthSpec(BaseModel):
     dist: Literal["fixed", "uniform", "normal", "lognormal"] = Field(
         "fixed", description="fixed: always mean; uniform: [min, max]; normal: mean, spread = std dev; "
         "lognormal: mean and spread (std dev) of the lengths themselves, not of their logarithm.")
-    mean: int = Field(128, ge=1, description="Mean (or the fixed) length in tokens.")
+    mean: StrictInt = Field(128, ge=1, description="Mean (or the fixed) length in tokens.")
     spread: float = Field(0.0, ge=0, description="Standard deviation in tokens (normal, lognormal).")
-    min: int = Field(1, ge=1, description="Shortest length drawn (tokens).")
-    max: int | None = Field(None, ge=1, description="Longest length drawn (tokens); None = no bound "
+    min: StrictInt = Field(1, ge=1, description="Shortest length drawn (tokens).")
+    max: StrictInt | None = Field(None, ge=1, description="Longest length drawn (tokens); None = no bound "
                             "(uniform needs one).")
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 
 class ScheduleSpec(BaseModel):
@@ -17,10 +17,11 @@ class ScheduleSpec(BaseModel):
     arrivals: Literal["gamma", "constant"] = Field("gamma", description="gamma (burstiness 1 = Poisson) or "
                                                    "constant spacing.")
     burstiness: float = Field(1.0, gt=0, description="Gamma shape: 1 = Poisson, < 1 burstier, > 1 more even.")
-    num_requests: int | None = Field(100, ge=1, description="Measured requests (warm-up not included).")
-    duration_seconds: float | None = Field(None, gt=0, description="Schedule length limit in seconds; with "
+    num_requests: StrictInt | None = Field(100, ge=1, description="Measured requests (warm-up not included).")
+    duration_seconds: float | None = Field(None, ge=0.01, description="Schedule length limit in seconds (at least "
+                                           "10 ms); with "
                                            "num_requests, whichever ends first.")
-    seed: int = Field(0, description="Seed of the arrival times (same seed, same schedule).")
+    seed: StrictInt = Field(0, description="Seed of the arrival times (same seed, same schedule).")
     exact_rate: bool = Field(False, description="Stretch the drawn gaps so that the schedule's rate (first to last "
                              "due) is exactly request_rate, the arrivals' shape kept: a short random schedule's "
                              "rate differs from its mean (the saturation curve sets this).")

@@ -39,6 +39,21 @@ def test_unknown_job_is_404(client):
     ({"model_name": "../../tmp/model"}, "unknown model '../../tmp/model'"),
     ({"model_name": "tiny-qwen2", "overrides": {"optimal_sampling": {"theta_model": "/root/model"}}},
      "overrides.optimal_sampling.theta_model: unknown model"),
+    # values that mean nothing (issue 21): counts are integers, bounds positive, target keys are models
+    ({"model_name": "tiny-qwen2", "overrides": {"benchmark": {"latency": {"test_runs": True}}}},
+     "overrides.benchmark.latency.test_runs: Input should be a valid integer"),
+    ({"model_name": "tiny-qwen2", "overrides": {"benchmark": {"throughput": {"batch_sizes": ["2"]}}}},
+     "overrides.benchmark.throughput.batch_sizes.0: Input should be a valid integer"),
+    ({"model_name": "tiny-qwen2", "overrides": {"benchmark": {"throughput": {"duration_seconds": 5e-324}}}},
+     "duration_seconds: Input should be greater than or equal to 0.01"),
+    ({"model_name": "tiny-qwen2", "overrides": {"targets": {"tiny-qwen2": {"max_ttft_ms": -1}}}},
+     "overrides.targets.tiny-qwen2.max_ttft_ms: Input should be greater than 0"),
+    ({"model_name": "tiny-qwen2", "overrides": {"targets": {"/etc": {"max_ttft_ms": 5}}}},
+     "targets./etc: not a model this config knows"),
+    ({"model_name": "tiny-qwen2", "overrides": {"engine": {"vllm": {"cpu_kvcache_space_gb": 1e6}}}},
+     "engine.vllm.cpu_kvcache_space_gb"),
+    ({"model_name": "tiny-qwen2", "overrides": {"engine": {"vllm": {"max_model_len": 2**32}}}},
+     "engine.vllm.max_model_len"),
 ])
 def test_bad_request_is_422_naming_the_field(client, body, named):
     r = _post(client, body)

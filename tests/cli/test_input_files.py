@@ -39,7 +39,8 @@ def files(tmp_path):
     }
     f["deep_json"].write_text("[" * DEEP + "]" * DEEP)
     f["deep_jsonl"].write_text('{"prompt": "hi", "output_len": 4}\n' + "[" * DEEP + "]" * DEEP + "\n")
-    f["deep_yaml"].write_text("benchmark:\n" + "".join("  " * i + "k:\n" for i in range(1, 500)) + "  " * 500 + "v: 1\n")
+    f["deep_yaml"].write_text("benchmark:\n" + "".join("  " * i + "k:\n" for i in range(1, 500)) + "  " * 500
+                              + "v: 1\n")
     f["latin1_yaml"].write_bytes("engine: {device: cpu}\n# caf\u00e9\n".encode("latin-1"))
     f["latin1_json"].write_bytes('{"schema_version": "2", "model_name": "caf\u00e9"}'.encode("latin-1"))
     f["latin1_jsonl"].write_bytes('{"prompt": "caf\u00e9", "output_len": 4}\n'.encode("latin-1"))

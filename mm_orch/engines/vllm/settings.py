@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from mm_orch.settings.strict import Strict
 
@@ -31,13 +31,18 @@ class VLLMCompilationSettings(Strict):
 class VLLMEngineSettings(Strict):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM preallocates "
                                           "for weights, activations and KV cache.")
-    max_model_len: int | None = Field(None, ge=1, description="Context length; None = the model's own.")
+    # 2**24 = 16M tokens: above the longest context any model offers (10M); 2**32 overflows vLLM's int32 positions
+    max_model_len: StrictInt | None = Field(None, ge=1, le=2**24, description="Context length; None = the "
+                                            "model's own.")
     enforce_eager: bool = Field(False, description="No CUDA graphs (faster start, slower decode).")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs a layer is split over (vLLM's executor).")
-    pipeline_parallel_size: int = Field(1, ge=1, description="GPUs the layers are staged over.")
+    tensor_parallel_size: StrictInt = Field(1, ge=1, description="GPUs a layer is split over (vLLM's executor).")
+    pipeline_parallel_size: StrictInt = Field(1, ge=1, description="GPUs the layers are staged over.")
     enable_prefix_caching: bool = Field(True, description="Reuse KV blocks of shared prompt prefixes.")
-    max_num_seqs: int | None = Field(None, ge=1, description="Most requests per step; None = vLLM's default.")
-    cpu_kvcache_space_gb: int = Field(1, ge=1, description="KV cache on CPU in GiB (VLLM_CPU_KVCACHE_SPACE).")
+    max_num_seqs: StrictInt | None = Field(None, ge=1, description="Most requests per step; None = vLLM's default.")
+    # 1024 GiB: more RAM than all but the largest hosts have; a bigger value is a unit slip (MiB for GiB), and
+    # vLLM would try to allocate it all up front
+    cpu_kvcache_space_gb: StrictInt = Field(1, ge=1, le=1024, description="KV cache on CPU in GiB "
+                                            "(VLLM_CPU_KVCACHE_SPACE), at most 1024.")
     distributed_executor_backend: Literal["mp", "ray"] | None = Field(
         None, description="Executor for tensor/pipeline parallel > 1: mp (processes on one node) or ray (a Ray "
         "cluster, several nodes). None = vLLM's choice (mp on one node).")
