@@ -23,11 +23,12 @@ def one_path(model_name: str, path: str) -> None:
     import torch
     from transformers import CompileConfig
 
-    from mm_orch.engines.base import GenerationRequest
+    from mm_orch.engines.base import CommonSettings, GenerationRequest
     from mm_orch.engines.hf.engine import HFEngine
+    from mm_orch.engines.hf.settings import HFEngineSettings
 
-    eng = HFEngine(model_name, device="cuda", load_format="dummy",
-                   decode_loop="static" if path == "static" else "generate")
+    eng = HFEngine(model_name, CommonSettings(device="cuda", load_format="dummy"),
+                   HFEngineSettings(decode_loop="static" if path == "static" else "generate"))
     eng.prepare()
     t0 = time.perf_counter()
     info = eng.load()

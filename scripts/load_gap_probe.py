@@ -47,6 +47,7 @@ def main() -> None:
     from mm_orch.benchmark.progress import NullProgress
     from mm_orch.config import LoadSettings
     from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.engines.openai.settings import OpenAIEngineSettings
     from mm_orch.load.dispatch import _run_async_here, build_requests
 
     truth = expected(TIMING, 64)["e2e_ms"]
@@ -63,7 +64,8 @@ def main() -> None:
 
         mock_cls = Profiled
     with mock_cls(TIMING) as mock:
-        e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", tokenizer="tiny-qwen2", api_key_env="")
+        e = OpenAIEngine("mock", settings=OpenAIEngineSettings(base_url=mock.base_url, served_model="mock",
+                                                               tokenizer="tiny-qwen2", api_key_env=""))
         e.load()
         s = LoadSettings(request_rate=math.inf, max_concurrency=a.concurrency, num_requests=a.n, input_length=32,
                          output_length=64, warmup_requests=2)

@@ -108,10 +108,12 @@ def one_mm_orch(argv: list[str]) -> None:
     """Child: one mm_orch load run, its LoadResult written as JSON."""
     from mm_orch.config import LoadSettings
     from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.engines.openai.settings import OpenAIEngineSettings
     from mm_orch.load.dispatch import run_load
 
     base_url, rate, conc, n, workers, out = argv
-    e = OpenAIEngine("mock", base_url=base_url, served_model="mock", tokenizer="tiny-qwen2", api_key_env="")
+    e = OpenAIEngine("mock", settings=OpenAIEngineSettings(base_url=base_url, served_model="mock",
+                                                           tokenizer="tiny-qwen2", api_key_env=""))
     e.load()
     try:
         s = LoadSettings(request_rate=float(rate), max_concurrency=int(conc) or None, num_requests=int(n),

@@ -21,20 +21,19 @@ sys.path.insert(0, str(ROOT))
 
 
 def bench_one(args: argparse.Namespace) -> dict:
-    from mm_orch.engines.base import GenerationRequest, now_ns
+    from mm_orch.engines.base import CommonSettings, GenerationRequest, now_ns
     from mm_orch.engines.vllm.engine import VLLMEngine
+    from mm_orch.engines.vllm.settings import VLLMCompilationSettings, VLLMEngineSettings
 
-    compilation = {}
-    if args.fuse_allreduce_rms != "auto":
-        compilation["pass_config"] = {"fuse_allreduce_rms": args.fuse_allreduce_rms == "on"}
-    if args.capture_sizes:
-        compilation["cudagraph_capture_sizes"] = [int(x) for x in args.capture_sizes.split(",")]
-    eng = VLLMEngine(args.model, dtype=args.dtype, load_format=args.load_format,
-                     gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
-                     enforce_eager=args.enforce_eager, enable_prefix_caching=False, max_num_seqs=args.batch,
-                     multiprocessing={"auto": None, "on": True, "off": False}[args.multiprocessing],
-                     tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
-                     distributed_executor_backend=args.executor, compilation_config=compilation or None)
+    compilation = VLLMCompilationSettings(
+        fuse_allreduce_rms=None if args.fuse_allreduce_rms == "auto" else args.fuse_allreduce_rms == "on",
+        cudagraph_capture_sizes=[int(x) for x in args.capture_sizes.split(",")] if args.capture_sizes else None)
+    eng = VLLMEngine(args.model, CommonSettings(dtype=args.dtype, load_format=args.load_format), VLLMEngineSettings(
+        gpu_memory_utilization=args.gpu_memory_utilization, max_model_len=args.max_model_len,
+        enforce_eager=args.enforce_eager, enable_prefix_caching=False, max_num_seqs=args.batch,
+        multiprocessing={"auto": None, "on": True, "off": False}[args.multiprocessing],
+        tensor_parallel_size=args.tp, pipeline_parallel_size=args.pp,
+        distributed_executor_backend=args.executor, compilation_config=compilation))
     t_load = time.perf_counter()
     info = eng.load()
     load_wall_s = time.perf_counter() - t_load

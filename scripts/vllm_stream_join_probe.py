@@ -14,13 +14,15 @@ import time
 
 from mm_orch.engines.base import GenerationRequest
 from mm_orch.engines.vllm.engine import VLLMEngine
+from mm_orch.engines.vllm.settings import VLLMEngineSettings
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--short", type=int, default=20, help="short requests sent one after another")
     a = p.parse_args()
-    eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=1024, cpu_kvcache_space_gb=1, enforce_eager=True)
+    eng = VLLMEngine("tiny-qwen2", settings=VLLMEngineSettings(max_model_len=1024, cpu_kvcache_space_gb=1,
+                                                               enforce_eager=True))
     eng.load()
     vocab = eng.vocab_token_ids()
     long_done = threading.Event()

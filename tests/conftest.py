@@ -29,8 +29,9 @@ test_prompts:
 def engine(mock):
     """The openai engine on the module's `mock` server (a module using this defines its own `mock`)."""
     from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.engines.openai.settings import OpenAIEngineSettings
 
-    e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="")
+    e = OpenAIEngine("mock", settings=OpenAIEngineSettings(base_url=mock.base_url, served_model="mock", api_key_env=""))
     e.load()
     yield e
     e.close()
@@ -38,9 +39,10 @@ def engine(mock):
 
 @pytest.fixture(scope="session")
 def hf_engine():
+    from mm_orch.engines.base import CommonSettings
     from mm_orch.engines.hf.engine import HFEngine
 
-    engine = HFEngine("tiny-qwen2", device="cpu")
+    engine = HFEngine("tiny-qwen2", CommonSettings(device="cpu"))
     engine.info = engine.load()
     yield engine
     engine.close()

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from mm_orch.config import (
     EngineSettings,
@@ -19,6 +19,7 @@ from mm_orch.config import (
 )
 from mm_orch.engines.base import engine_names
 from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
+from mm_orch.engines.registry import plugins
 from mm_orch.io import MAX_NESTING
 
 TestType = Literal["latency", "memory", "throughput", "load"]  # load: the server config's benchmark.load
@@ -82,19 +83,17 @@ def _out_of_range(body: Any) -> str | None:
     return None
 
 
-class HttpOpenAISettings(Body):
-    """engine.openai over HTTP: no api_key_env (the server's config names the key); base_url from an allow-list."""
-
-    base_url: str | None = Field(None, max_length=500, description="One of the server config's "
-                                 "api.allowed_base_urls; None = the server config's base_url.")
-    served_model: str | None = Field(None, max_length=200, description="Model name the server expects.")
-    timeout_s: float | None = Field(None, gt=0, le=3600, description="Per-request timeout in seconds.")
-    tokenizer: str | None = Field(None, max_length=200, description="A registered model alias whose tokenizer "
-                                  "builds exact-length prompts (never a path over HTTP).")
+def _http_engine_settings() -> type[EngineSettings]:
+    """The engine section of a request: where an engine's plug-in narrows what a request may set of its
+    section (capabilities.http_settings), that model replaces the section."""
+    narrowed = {name: p.capabilities.http_settings for name, p in plugins().items() if p.capabilities.http_settings}
+    return create_model("HttpEngineSettings", __base__=EngineSettings, __module__=__name__, **{
+        name: (model, Field(model(), description=f"{name} engine settings a request may set."))
+        for name, model in narrowed.items()})
 
 
-class HttpEngineSettings(EngineSettings):
-    openai: HttpOpenAISettings = Field(HttpOpenAISettings(), description="openai engine settings a request may set.")
+HttpEngineSettings = _http_engine_settings()
+HTTP_SECTIONS = tuple(n for n in HttpEngineSettings.model_fields if n not in EngineSettings.model_fields)
 
 
 class BenchmarkOverrides(Body):
@@ -117,9 +116,10 @@ class Overrides(Body):
         data = {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
         if data.get("benchmark"):
             data["benchmark"] = {k: v for k, v in data["benchmark"].items() if v is not None}
-        openai = data.get("engine", {}).get("openai")
-        if openai is not None:  # null means "the server config's value"
-            data["engine"]["openai"] = {k: v for k, v in openai.items() if v is not None}
+        for name in HTTP_SECTIONS:  # in a narrowed section, null means "the server config's value"
+            section = data.get("engine", {}).get(name)
+            if section is not None:
+                data["engine"][name] = {k: v for k, v in section.items() if v is not None}
         return data
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mm_orch.api.schemas import BenchmarkRequest
 from mm_orch.config import ApiSettings, Config, apply_overrides
 from mm_orch.engines.base import engine_names
+from mm_orch.engines.registry import capabilities, plugins
 from mm_orch.errors import ConfigError, ModelNotFoundError
 from mm_orch.models.registry import BUILTIN
 from mm_orch.run.preflight import check_before_load
@@ -37,21 +38,27 @@ def _cap(field: str, value: float, cap: float, cap_name: str) -> None:
         raise ConfigError(f"{field}: {_num(value)} exceeds the server's cap api.{cap_name}={_num(cap)}")
 
 
-def check_openai(cfg: Config, base: Config, overrides: dict) -> None:
-    """The openai engine sends requests (and the server's API key) to base_url: only to URLs the operator allowed."""
-    tokenizer = ((overrides.get("engine") or {}).get("openai") or {}).get("tokenizer")
-    if tokenizer is not None:  # a folder path here would reach the file system
-        check_model(tokenizer, base, "overrides.engine.openai.tokenizer")
-    if cfg.engine.name != "openai":
+def check_engine_reach(cfg: Config, base: Config, overrides: dict) -> None:
+    """What a job's engine may reach: a model named in its settings only by a registered alias, and servers
+    (a remote engine sends requests and the server's API key there) only at URLs the operator allowed."""
+    engine = overrides.get("engine") or {}
+    for name, found in plugins().items():
+        for field in found.capabilities.model_fields:
+            value = (engine.get(name) or {}).get(field)
+            if value is not None:  # a folder path here would reach the file system
+                check_model(value, base, f"overrides.engine.{name}.{field}")
+    name = cfg.engine.name
+    urls = capabilities(name).outbound_urls(cfg.engine.section(name))
+    if not urls:
         return
     allowed = base.api.allowed_base_urls
     if not allowed:
-        raise ConfigError("engine: the openai engine is off over HTTP: the server config's api.allowed_base_urls "
+        raise ConfigError(f"engine: the {name} engine is off over HTTP: the server config's api.allowed_base_urls "
                           "is empty (an operator lists the OpenAI-compatible servers jobs may call)")
-    url = cfg.engine.openai.base_url.rstrip("/")
-    if url not in allowed:
-        raise ConfigError(f"overrides.engine.openai.base_url: '{url}' is not in the server config's "
-                          f"api.allowed_base_urls ({', '.join(allowed)})")
+    for field, url in urls.items():
+        if url not in allowed:
+            raise ConfigError(f"overrides.engine.{name}.{field}: '{url}' is not in the server config's "
+                              f"api.allowed_base_urls ({', '.join(allowed)})")
 
 
 def check_seed(cfg: Config) -> None:
@@ -100,7 +107,7 @@ def build_job_config(req: BenchmarkRequest, base: Config) -> Config:
         raise ConfigError(f"overrides.engine.name: unknown engine '{cfg.engine.name}' "
                           f"(choose from {', '.join(engine_names())})")
     check_model(cfg.optimal_sampling.theta_model, base, "overrides.optimal_sampling.theta_model")
-    check_openai(cfg, base, overrides)
+    check_engine_reach(cfg, base, overrides)
     check_seed(cfg)
     check_caps(cfg, base.api)
     if not cfg.test_prompts.all():

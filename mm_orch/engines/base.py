@@ -76,6 +76,22 @@ def fail_records(records: list[RequestRecord], e: BaseException) -> list[Request
     return records
 
 
+@dataclass(frozen=True, slots=True)
+class CommonSettings:
+    """The settings of the config's engine section that every engine reads; an engine is built from these,
+    its own settings model (engine.<name>) and the user's models."""
+
+    device: str = "auto"  # auto, cpu, cuda
+    dtype: str = "auto"
+    load_format: str = "auto"  # auto: real weights; dummy: random
+    seed: int = 0
+
+    @classmethod
+    def of(cls, engine: Any) -> CommonSettings:
+        """From a validated config.EngineSettings."""
+        return cls(engine.device, engine.dtype, engine.load_format, engine.seed)
+
+
 @dataclass(slots=True)
 class ModelInfo:
     """What benchmarks may know of the loaded model (for KV-cache size and reports)."""
@@ -109,8 +125,11 @@ class Engine(ABC):
 
     @classmethod
     def from_config(cls, model_name: str, cfg: Any) -> Engine:
-        """Build from a validated mm_orch.config.Config (engine section and the engine's own section)."""
-        raise NotImplementedError(f"engine '{cls.name}' cannot be built from a config")
+        """Build from a validated mm_orch.config.Config: the common engine settings, the engine's own section
+        (engine.<name>) and the models section, for an engine taking (model_name, common, settings, user_models);
+        an engine built otherwise says how in its own from_config."""
+        return cls(model_name, CommonSettings.of(cfg.engine), cfg.engine.section(cls.name),
+                   user_models=dict(cfg.models))
 
     def prepare(self) -> None:
         """Fetch or build the model folder and import the engine's libraries, allocating no weights.

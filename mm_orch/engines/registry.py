@@ -1,13 +1,14 @@
 """The engine registry: each engine module registers itself with its settings model and CLI flags.
 
-    register_engine("hf", HFEngine, settings=HFEngineSettings, flags={"static_cache": "--static-cache"})
+    register_engine("hf", HFEngine, settings=HFEngineSettings, flags={"static_cache": "--static-cache"},
+                    capabilities=HFCapabilities())
 
 The engine may be given as the class or as "module:Class" (imported when first used, so heavy libraries
 load only then). Every package in mm_orch/engines/ is imported once by discover(), so a new engine is one
 new package there (its __init__ registers it); a plug-in outside the package (a test engine) registers
 itself when imported. The config's `engine:` section is validated from this registry
 (config.EngineSettings): `engine.<name>` holds the engine's settings; `--flag` values given on the
-command line land there.
+command line land there. The plug-in's capabilities (capabilities.py) answer what the engine can do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mm_orch.engines.capabilities import Capabilities
 from mm_orch.errors import ConfigError
 
 
@@ -29,6 +31,7 @@ class EnginePlugin:
     settings: type[BaseModel]  # the engine's own section, engine.<name>; extra keys must be errors
     flags: dict[str, str] = field(default_factory=dict)  # settings field -> CLI flag
     description: str = ""
+    capabilities: Capabilities = field(default_factory=Capabilities)  # what it can do, from its settings
 
     def engine_class(self) -> type:
         if isinstance(self.target, str):
@@ -42,12 +45,12 @@ _discovered = False
 
 
 def register_engine(name: str, target: Any, *, settings: type[BaseModel], flags: dict[str, str] | None = None,
-                    description: str = "") -> EnginePlugin:
+                    description: str = "", capabilities: Capabilities | None = None) -> EnginePlugin:
     """Add (or replace, for a reloaded module) an engine; returns its plug-in record."""
     unknown = [f for f in flags or {} if f not in settings.model_fields]
     if unknown:
         raise ValueError(f"engine '{name}': flag for unknown setting '{unknown[0]}'")
-    plugin = EnginePlugin(name, target, settings, dict(flags or {}), description)
+    plugin = EnginePlugin(name, target, settings, dict(flags or {}), description, capabilities or Capabilities())
     _PLUGINS[name] = plugin
     return plugin
 
@@ -75,3 +78,10 @@ def plugin(name: str) -> EnginePlugin:
     if found is None:
         raise ConfigError(f"unknown engine '{name}' (choose from {', '.join(plugins())})")
     return found
+
+
+def capabilities(name: str) -> Capabilities:
+    """What the engine `name` can do; the defaults for a name not registered here (a report of an engine
+    that is not installed on this machine)."""
+    found = plugins().get(name)
+    return found.capabilities if found is not None else Capabilities()

@@ -6,6 +6,7 @@ import logging
 import os
 
 from mm_orch.config import Config
+from mm_orch.engines.registry import capabilities
 from mm_orch.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,12 @@ def visible_gpus() -> list[str]:
 
 
 def default_gpus(cfg: Config, have_gpus: bool) -> int:
-    """A job's GPUs when it does not say: none on CPU; vLLM's parallel layout; otherwise one."""
-    if cfg.engine.device == "cpu" or not have_gpus or cfg.engine.name == "openai":
+    """A job's GPUs when it does not say: what its engine needs (none on CPU or for a remote model, vLLM's
+    parallel layout, otherwise one); none on a machine without GPUs."""
+    if not have_gpus:
         return 0
-    if cfg.engine.name == "vllm":
-        return cfg.engine.vllm.tensor_parallel_size * cfg.engine.vllm.pipeline_parallel_size
-    return 1
+    name = cfg.engine.name
+    return capabilities(name).gpus(cfg.engine.section(name), cfg.engine.device)
 
 
 def job_gpus(requested: int | None, cfg: Config, capacity: int, where: str, field: str = "gpus") -> int:
@@ -47,6 +48,6 @@ def job_gpus(requested: int | None, cfg: Config, capacity: int, where: str, fiel
     if gpus > capacity:
         have = f"has {capacity} GPU(s) for one job" if capacity else "has no GPUs"
         raise ConfigError(f"{field}: {gpus} GPU(s) asked, but {where} {have}")
-    if gpus == 0 and cfg.engine.device == "cuda" and cfg.engine.name != "openai":
+    if gpus == 0 and cfg.engine.device == "cuda" and not capabilities(cfg.engine.name).remote:
         raise ConfigError(f"{field}: 0 GPUs for a job with engine.device cuda")
     return gpus

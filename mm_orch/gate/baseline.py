@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mm_orch.config import GateSettings
+from mm_orch.engines.registry import capabilities, plugins
 from mm_orch.report import catalogue
 from mm_orch.report.gate_results import BaselineResult, Direction, MetricDelta, Status
 from mm_orch.report.model import Report, RunConfig
@@ -64,8 +65,10 @@ def env_differences(baseline: Report, current: Report, fields: Sequence[str] | N
         if k in b and (b[k] is None) != (c[k] is None) and b.get("torch_version") and c.get("torch_version"):
             diff[k] = f"{k}: {b[k] or 'none'} -> {c[k] or 'none'}"
     local_only = [k for k in diff if k in VERSION_FIELDS and _same_release(b[k], c[k])]
-    if "vllm" not in (b["engine"], c["engine"]):  # vLLM installed or not does not change another engine
-        local_only += [k for k in ("vllm_version",) if k in diff]
+    # an engine's own library (vLLM) installed or not, or in another version, does not change another engine
+    libraries = sorted({p.capabilities.library_version for p in plugins().values()} - {None})
+    ran = {capabilities(b["engine"]).library_version, capabilities(c["engine"]).library_version}
+    local_only += [k for k in libraries if k in diff and k not in ran]
     soft = [diff.pop(k) for k in dict.fromkeys(local_only)]
     return [diff[k] for k in HARD_ENV if k in diff], soft + [diff[k] for k in SOFT_ENV if k in diff]
 

@@ -47,11 +47,13 @@ def calibrate(threshold_ms: float = 2.0, timing: MockTiming = DEFAULT_MOCK, work
               concurrency_levels=CONCURRENCY_LEVELS, rate_levels=RATE_LEVELS) -> Calibration:
     """Rising levels until one adds threshold_ms or more: the last one under it is the ceiling."""
     from mm_orch.engines.openai.engine import OpenAIEngine
+    from mm_orch.engines.openai.settings import OpenAIEngineSettings
 
     levels: list[CalibrationLevel] = []
     best: dict[str, float | None] = {"concurrency": None, "rate": None}
     with MockProcess(timing) as mock:
-        engine = OpenAIEngine(timing.model, base_url=mock.base_url, served_model=timing.model, api_key_env="")
+        engine = OpenAIEngine(timing.model, settings=OpenAIEngineSettings(base_url=mock.base_url,
+                                                                          served_model=timing.model, api_key_env=""))
         engine.load()
         try:
             for kind, steps in (("concurrency", concurrency_levels), ("rate", rate_levels)):

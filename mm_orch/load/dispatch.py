@@ -1,6 +1,6 @@
 """Runs the open-loop `load` test: the schedule says when, the client sends and timestamps.
 
-Three ways, by what the engine can do:
+Three ways, by what the engine's plug-in says it can do (capabilities.load_mode):
 - async_http (the openai engine): requests go out from an asyncio loop through the async client; with
   workers > 1, from several processes, each with its own loop, dealt round-robin from one schedule.
 - threads (in-process engines that serve concurrent streams, e.g. vllm): each request's engine.stream()
@@ -22,6 +22,7 @@ from typing import Any
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.benchmark.prompts import Prompt, make_request, synthetic_prompt_ids
 from mm_orch.engines.base import Engine, GenerationRequest, now_ns
+from mm_orch.engines.registry import capabilities
 from mm_orch.errors import ConfigError
 from mm_orch.load.async_client import (
     connections_needed,
@@ -150,7 +151,8 @@ def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress:
         raise ConfigError("the load schedule is empty: raise duration_seconds or num_requests")
     reqs, described = build_requests(engine, settings, prompts, len(offsets), ignore_eos)
     cal, cal_note = calibration or load_cached()
-    is_http = hasattr(engine, "settings") and engine.name == "openai"
+    mode = capabilities(engine.name).load_mode(engine)
+    is_http = mode == "async_http"
     workers = _workers(settings, cal, is_http)
     cap, warmup = settings.max_concurrency, settings.warmup_requests
     progress.phase(f"load: {len(offsets)} requests", len(offsets))
@@ -160,19 +162,16 @@ def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress:
 
         recs, t0, cpu = run_in_workers(engine.settings, engine.tokenizer_name if engine.tokenizer else None,
                                        engine.user_models, reqs, offsets, cap, warmup, workers)
-        mode = "async_http"
         note = f"{workers} client processes, one {event_loop_name()} loop each" + (
             "; the concurrency cap is split evenly between them" if cap else "")
     elif is_http:
         recs, t0, cpu = _run_async_here(engine, reqs, offsets, cap, warmup, progress)
-        mode = "async_http"
         note = f"one {event_loop_name()} event loop"
-    elif engine.supports_concurrency:
+    elif mode == "threads":
         recs, t0, cpu = _run_threads(engine, reqs, offsets, cap, warmup, progress)
-        mode, note = "threads", "in-process engine: client CPU includes the engine's work"
+        note = "in-process engine: client CPU includes the engine's work"
     else:
         recs, t0, cpu = _run_serialized(engine, reqs, offsets, warmup, progress)
-        mode = "serialized"
         note = (f"engine '{engine.name}' serves one request at a time: requests wait in arrival order (client_queue_ms"
                 "), and *_from_arrival include that wait; the concurrency cap does not apply")
     if keep is not None:

@@ -1,8 +1,9 @@
 """Does every prompt plus its output fit the model's context? Checked before the run, never found by a slow one.
 
 Before the model loads: the context comes from the registered config (max_position_embeddings / n_positions;
-vLLM's max_model_len when lower), synthetic prompts have exact lengths, and text prompts are counted with the
-model's tokenizer when its folder is already local (tokenizers only: no torch, so the API server can do it).
+an engine's own limits when lower, e.g. vLLM's max_model_len, as its plug-in says), synthetic prompts have exact
+lengths, and text prompts are counted with the model's tokenizer when its folder is already local (tokenizers
+only: no torch, so the API server can do it).
 After the model loads and before anything is measured: every text prompt is counted with the engine's own
 tokenizer against the context the engine reports.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mm_orch.engines.registry import capabilities
 from mm_orch.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -106,11 +108,11 @@ def _registered(model: str, cfg: Any) -> bool:
 
 def engine_context(cfg: Any, model: str) -> int | None:
     """The context a run of cfg's engine on `model` will have, as far as the configs tell."""
-    limits = [registered_context(model, cfg.models)]
-    if cfg.engine.name == "vllm":
-        limits.append(cfg.engine.vllm.max_model_len)
-    if cfg.engine.name == "dual":
-        limits.append(registered_context(cfg.optimal_sampling.theta_model, cfg.models))
+    def context_of(name: str) -> int | None:
+        return registered_context(name, cfg.models)
+
+    name = cfg.engine.name
+    limits = [context_of(model), *capabilities(name).context_limits(cfg.engine.section(name), context_of)]
     known = [c for c in limits if c]
     return min(known) if known else None
 
@@ -146,7 +148,7 @@ def local_counter(model: str, cfg: Any) -> Counter | None:
 def check_before_load(cfg: Any, model: str, tests: Sequence[str], prompts: Sequence[str] | None = None,
                       prompt_source: str = "test_prompts") -> None:
     """ConfigError naming the prompt and the numbers when something cannot fit; silent when unknown."""
-    if cfg.engine.name == "openai" and not _registered(model, cfg):
+    if capabilities(cfg.engine.name).remote and not _registered(model, cfg):
         return  # a name the remote server serves: its context is the server's (checked after loading, if known)
     context = engine_context(cfg, model)
     if not context:

@@ -116,8 +116,9 @@ def test_library_imports_are_not_counted_as_model_load_memory():
     import sys
 
     code = ("import json; from mm_orch.benchmark.memory import MemoryBenchmark; "
-            "from mm_orch.engines.hf.engine import HFEngine; "
-            "_, r = MemoryBenchmark().measure_engine_load(HFEngine('tiny-qwen2', device='cpu'), 'cpu'); "
+            "from mm_orch.engines.base import CommonSettings; from mm_orch.engines.hf.engine import HFEngine; "
+            "_, r = MemoryBenchmark().measure_engine_load(HFEngine('tiny-qwen2', CommonSettings(device='cpu')), "
+            "'cpu'); "
             "print(json.dumps(r.model_dump()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     r = json.loads(out.stdout.strip().splitlines()[-1])

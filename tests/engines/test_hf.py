@@ -57,9 +57,10 @@ def test_engine_registry():
 
 
 def test_dummy_load_of_registered_architecture():
+    from mm_orch.engines.base import CommonSettings
     from mm_orch.engines.hf.engine import HFEngine
 
-    e = HFEngine("gpt2", device="cpu", load_format="dummy")
+    e = HFEngine("gpt2", CommonSettings(device="cpu", load_format="dummy"))
     info = e.load()
     try:
         assert info.num_layers == 12 and info.num_kv_heads == 12 and info.head_dim == 64

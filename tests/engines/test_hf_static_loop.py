@@ -5,16 +5,18 @@ import pytest
 import torch
 
 from mm_orch.engines import GenerationRequest
+from mm_orch.engines.base import CommonSettings
 from mm_orch.engines.cpu_threads import CLEAR_WIN
 from mm_orch.engines.hf.engine import HFEngine
 from mm_orch.engines.hf.graphs import Sampling, StaticDecoder
+from mm_orch.engines.hf.settings import HFEngineSettings
 
 PROMPTS = [[5, 6, 7], list(range(20, 45)), [300, 301, 302, 303, 304, 305]]
 
 
 @pytest.fixture(scope="module")
 def static_engine():
-    engine = HFEngine("tiny-qwen2", device="cpu", decode_loop="static")
+    engine = HFEngine("tiny-qwen2", CommonSettings(device="cpu"), HFEngineSettings(decode_loop="static"))
     engine.info = engine.load()
     yield engine
     engine.close()
@@ -96,7 +98,7 @@ def test_sampling_is_seeded_and_top_k_1_is_greedy(static_engine):
 
 
 def test_processors_the_loop_lacks_fall_back_to_generate():
-    engine = HFEngine("tiny-qwen2", device="cpu", decode_loop="static")
+    engine = HFEngine("tiny-qwen2", CommonSettings(device="cpu"), HFEngineSettings(decode_loop="static"))
     engine.manager.prepare(engine.model_config)
     try:
         loaded = engine.manager.load(engine.model_config)
@@ -111,7 +113,7 @@ def test_processors_the_loop_lacks_fall_back_to_generate():
 def test_cuda_graph_replay_matches_the_eager_loop():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    engine = HFEngine("tiny-qwen2", device="cuda", load_format="dummy")
+    engine = HFEngine("tiny-qwen2", CommonSettings(device="cuda", load_format="dummy"))
     info = engine.load()
     try:
         assert info.extra["decode_loop"] == "static" and info.extra["cuda_graphs"] is True

@@ -8,6 +8,7 @@ import pytest
 from mm_orch.engines.base import GenerationRequest
 from mm_orch.engines.openai.client import AsyncOpenAIClient, ClientSettings, spread_tokens
 from mm_orch.engines.openai.engine import OpenAIEngine, load_tokenizer_for
+from mm_orch.engines.openai.settings import OpenAIEngineSettings
 from mm_orch.errors import ConfigError
 from mm_orch.mock.server import MockProcess, MockTiming, expected
 from mm_orch.report.metrics import itl_ms, tpot_ms, ttft_ms
@@ -105,7 +106,8 @@ def test_spread_tokens():
 
 def test_engine_keeps_the_engine_contract_and_reports_counting():
     with MockProcess(MockTiming(ttft_ms=5, itl_ms=1, tokens_per_event=2)) as m:
-        e = OpenAIEngine("mock-served", base_url=m.base_url, served_model="mock", endpoint="chat")
+        e = OpenAIEngine("mock-served", settings=OpenAIEngineSettings(base_url=m.base_url, served_model="mock",
+                                                                      endpoint="chat"))
         e.load()
         try:
             recs = e.generate([_req(6), _req(6)]) + [e.stream(_req(4))]
@@ -119,4 +121,4 @@ def test_engine_keeps_the_engine_contract_and_reports_counting():
         finally:
             e.close()
     with pytest.raises(ConfigError, match="--tokenizer no-such-model"):
-        OpenAIEngine("x", tokenizer="no-such-model").load()
+        OpenAIEngine("x", settings=OpenAIEngineSettings(tokenizer="no-such-model")).load()

@@ -6,6 +6,7 @@ from mm_orch.benchmark.latency import LatencyBenchmark
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.engines import GenerationRequest
 from mm_orch.engines.openai.engine import OpenAIEngine
+from mm_orch.engines.openai.settings import OpenAIEngineSettings as Settings
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.mock.server import MockProcess
 
@@ -15,7 +16,7 @@ TTFT_MS, ITL_MS = 80.0, 20.0
 @pytest.fixture(scope="module")
 def engine():
     with MockProcess(ttft_ms=TTFT_MS, itl_ms=ITL_MS, model="mock") as server:
-        e = OpenAIEngine("tiny-qwen2", base_url=server.base_url, served_model="mock")
+        e = OpenAIEngine("tiny-qwen2", settings=Settings(base_url=server.base_url, served_model="mock"))
         e.load()
         yield e
         e.close()
@@ -46,13 +47,13 @@ def test_concurrent_requests_overlap_on_the_server(engine):
 
 def test_errors_are_clear():
     with pytest.raises(ConfigError, match="base_url must start with http"):
-        OpenAIEngine("m", base_url="localhost:1")
+        OpenAIEngine("m", settings=Settings(base_url="localhost:1"))
     with pytest.raises(EngineError, match="cannot reach http://127.0.0.1:9/v1/models"):
-        OpenAIEngine("m", base_url="http://127.0.0.1:9/v1", timeout_s=2).load()
+        OpenAIEngine("m", settings=Settings(base_url="http://127.0.0.1:9/v1", timeout_s=2)).load()
     with MockProcess(model="mock") as server:
         with pytest.raises(ConfigError, match=r"serves \['mock'\], not 'other'"):
-            OpenAIEngine("other", base_url=server.base_url).load()
-        e = OpenAIEngine("mock", base_url=server.base_url, served_model="mock")
+            OpenAIEngine("other", settings=Settings(base_url=server.base_url)).load()
+        e = OpenAIEngine("mock", settings=Settings(base_url=server.base_url, served_model="mock"))
         e.load()
         e.settings.served_model = "gone"
         rec = e.stream(GenerationRequest(prompt="x", max_new_tokens=2))

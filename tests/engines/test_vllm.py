@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from mm_orch.engines.base import GenerationRequest
+from mm_orch.engines.base import CommonSettings, GenerationRequest
 
 pytestmark = [
     pytest.mark.vllm,
@@ -20,10 +20,11 @@ MAX_LEN = 1024
 @pytest.fixture(scope="module")
 def engine():
     from mm_orch.engines.vllm.engine import VLLMEngine
+    from mm_orch.engines.vllm.settings import VLLMEngineSettings
 
     # enforce_eager: no torch.compile, so the engine loads in ~5 s instead of ~17 s on 2 cores
-    eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=MAX_LEN, cpu_kvcache_space_gb=1,
-                     enable_prefix_caching=True, enforce_eager=True)
+    eng = VLLMEngine("tiny-qwen2", settings=VLLMEngineSettings(max_model_len=MAX_LEN, cpu_kvcache_space_gb=1,
+                                                               enable_prefix_caching=True, enforce_eager=True))
     eng.load()
     yield eng
     eng.close()
@@ -131,7 +132,7 @@ def test_greedy_tokens_equal_hf(engine):
     from mm_orch.engines.hf.engine import HFEngine
 
     prompts = ["The capital of France is", "Explain quantum computing briefly."]
-    hf = HFEngine("tiny-qwen2", device="cpu", dtype="float32")
+    hf = HFEngine("tiny-qwen2", CommonSettings(device="cpu", dtype="float32"))
     assert hf.load().num_parameters == engine.info.num_parameters  # same weights, counted the same
     try:
         expected = [hf.stream(GenerationRequest(prompt=p, max_new_tokens=24)).output_token_ids for p in prompts]
@@ -148,4 +149,4 @@ def test_device_mismatch_is_config_error(engine):
 
     other = "cpu" if engine.device == "cuda" else "cuda"
     with pytest.raises(ConfigError, match="runs on"):
-        VLLMEngine("tiny-qwen2", device=other).load()
+        VLLMEngine("tiny-qwen2", CommonSettings(device=other)).load()

@@ -9,6 +9,7 @@ import pytest
 from mm_orch.benchmark.reporter import load_report
 from mm_orch.config import LoadSettings
 from mm_orch.engines.openai.engine import OpenAIEngine
+from mm_orch.engines.openai.settings import OpenAIEngineSettings
 from mm_orch.load.calibration import load_cached, save
 from mm_orch.load.calibration_run import calibrate
 from mm_orch.load.dispatch import run_load
@@ -55,7 +56,8 @@ def test_concurrency_cap_queues_in_the_client(engine):
 
 
 def test_failed_requests_are_kept_as_data(mock):
-    e = OpenAIEngine("mock", base_url=mock.base_url, served_model="mock", api_key_env="", timeout_s=0.02)
+    e = OpenAIEngine("mock", settings=OpenAIEngineSettings(base_url=mock.base_url, served_model="mock", api_key_env="",
+                                                           timeout_s=0.02))
     e.load()
     try:
         r = _run(e, request_rate=50, num_requests=4, warmup_requests=0)

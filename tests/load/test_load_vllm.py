@@ -19,8 +19,10 @@ pytestmark = [
 
 def test_vllm_streams_overlap_under_open_loop_traffic():
     from mm_orch.engines.vllm.engine import VLLMEngine
+    from mm_orch.engines.vllm.settings import VLLMEngineSettings
 
-    eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=512, cpu_kvcache_space_gb=1, enforce_eager=True)
+    eng = VLLMEngine("tiny-qwen2", settings=VLLMEngineSettings(max_model_len=512, cpu_kvcache_space_gb=1,
+                                                               enforce_eager=True))
     eng.load()
     try:
         r = run_load(eng, LoadSettings(request_rate=200, num_requests=12, output_length=16, input_length=32,

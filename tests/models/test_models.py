@@ -73,14 +73,15 @@ def test_quantization_errors_name_the_problem(monkeypatch):
 def test_quantized_weights_are_smaller_and_still_generate_on_cpu(quantization):
     import bitsandbytes as bnb
 
-    from mm_orch.engines.base import GenerationRequest
+    from mm_orch.engines.base import CommonSettings, GenerationRequest
     from mm_orch.engines.hf.engine import HFEngine
+    from mm_orch.engines.hf.settings import HFEngineSettings
 
-    full = HFEngine("tiny-qwen2", device="cpu")
+    full = HFEngine("tiny-qwen2", CommonSettings(device="cpu"))
     full_info = full.load()
     full_bytes = full_info.weights_bytes
     full.close()
-    engine = HFEngine("tiny-qwen2", device="cpu", quantization=quantization)
+    engine = HFEngine("tiny-qwen2", CommonSettings(device="cpu"), HFEngineSettings(quantization=quantization))
     info = engine.load()
     layer = engine.loaded.model.model.layers[0].mlp.up_proj
     assert isinstance(layer, bnb.nn.Linear8bitLt if quantization == "8bit" else bnb.nn.Linear4bit)

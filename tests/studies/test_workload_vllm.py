@@ -19,9 +19,10 @@ pytestmark = [
 
 def test_shared_prefix_hit_rate_on_vllm():
     from mm_orch.engines.vllm.engine import VLLMEngine
+    from mm_orch.engines.vllm.settings import VLLMEngineSettings
 
-    eng = VLLMEngine("tiny-qwen2", seed=0, max_model_len=1024, cpu_kvcache_space_gb=1,
-                     enable_prefix_caching=True, enforce_eager=True)
+    eng = VLLMEngine("tiny-qwen2", settings=VLLMEngineSettings(max_model_len=1024, cpu_kvcache_space_gb=1,
+                                                               enable_prefix_caching=True, enforce_eager=True))
     eng.load()
     try:
         ws = WorkloadSettings(kind="shared_prefix", output_len=LengthSpec(mean=2),

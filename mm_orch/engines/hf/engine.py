@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mm_orch.engines.base import (
+    CommonSettings,
     Engine,
     GenerationRequest,
     ModelInfo,
@@ -22,8 +23,9 @@ from mm_orch.engines.base import (
     now_ns,
     require_loaded,
 )
-from mm_orch.engines.cpu_threads import CpuThreads, choose_cpu_threads
+from mm_orch.engines.cpu_threads import choose_cpu_threads
 from mm_orch.engines.hf.graphs import Sampling, StaticDecoder, unsupported
+from mm_orch.engines.hf.settings import HFEngineSettings
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models import ModelConfig, ModelManager
 from mm_orch.models.manager import ordinary_token_ids, parameter_bytes
@@ -65,30 +67,22 @@ def kv_layout(arch: dict[str, Any]) -> tuple[int | None, int | None, int | None]
 class HFEngine(Engine):
     name = "hf"
 
-    def __init__(self, model_name: str, device: str = "auto", dtype: str = "auto", load_format: str = "auto",
-                 attn_implementation: str | None = None, static_cache: bool = False,
-                 quantization: str | None = None, seed: int = 0, user_models: dict | None = None,
-                 cpu_threads: CpuThreads = "auto", decode_loop: str = "auto") -> None:
-        self.model_config = ModelConfig(model_name, quantization, load_format, dtype, device,
-                                        attn_implementation, user_models or {})
-        self.static_cache = static_cache
-        self.cpu_threads = cpu_threads
-        self.decode_loop = decode_loop
+    def __init__(self, model_name: str, common: CommonSettings | None = None, settings: HFEngineSettings | None = None,
+                 user_models: dict | None = None) -> None:
+        common, own = common or CommonSettings(), settings or HFEngineSettings()
+        self.model_config = ModelConfig(model_name, own.quantization, common.load_format, common.dtype, common.device,
+                                        own.attn_implementation, user_models or {})
+        self.static_cache = own.static_cache
+        self.cpu_threads = own.cpu_threads
+        self.decode_loop = own.decode_loop
         self.decoder: StaticDecoder | None = None
         self.decode_note: str | None = None  # why the static loop is not used, when asked for
         self.threads_pending = False
         self.threads_chosen: tuple[int, dict[int, float]] | None = None
-        self.seed = seed
+        self.seed = common.seed
         self.manager = ModelManager()
         self.loaded = None
         self._lock = threading.Lock()  # Transformers has no scheduler: one generate at a time
-
-    @classmethod
-    def from_config(cls, model_name: str, cfg) -> HFEngine:
-        e = cfg.engine
-        return cls(model_name, e.device, e.dtype, e.load_format, e.hf.attn_implementation, e.hf.static_cache,
-                   quantization=e.hf.quantization, seed=e.seed, user_models=dict(cfg.models),
-                   cpu_threads=e.hf.cpu_threads, decode_loop=e.hf.decode_loop)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> None:

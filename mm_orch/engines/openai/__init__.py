@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from mm_orch.engines.openai.settings import OpenAIEngineSettings
+from typing import Any
+
+from mm_orch.engines.capabilities import Capabilities, LoadMode
+from mm_orch.engines.openai.settings import HttpOpenAISettings, OpenAIEngineSettings
 from mm_orch.engines.registry import register_engine
+
+
+class OpenAICapabilities(Capabilities):
+    """The model runs in a server: no GPU or memory here, any name it serves, requests sent to base_url."""
+
+    remote = True
+    model_fields = ("tokenizer",)
+    http_settings = HttpOpenAISettings  # no api_key_env over HTTP: the server's config names the key
+
+    def load_mode(self, engine: Any) -> LoadMode:
+        return "async_http"
+
+    def outbound_urls(self, settings: Any) -> dict[str, str]:
+        return {"base_url": settings.base_url.rstrip("/")}
+
 
 register_engine("openai", "mm_orch.engines.openai.engine:OpenAIEngine", settings=OpenAIEngineSettings,
                 flags={"base_url": "--base-url", "endpoint": "--endpoint", "tokenizer": "--tokenizer"},
-                description="any OpenAI-compatible server, streamed /v1/completions or /v1/chat/completions")
+                description="any OpenAI-compatible server, streamed /v1/completions or /v1/chat/completions",
+                capabilities=OpenAICapabilities())

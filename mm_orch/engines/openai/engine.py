@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mm_orch.engines.base import (
+    CommonSettings,
     Engine,
     GenerationRequest,
     MemorySnapshot,
@@ -25,6 +26,7 @@ from mm_orch.engines.base import (
     require_loaded,
 )
 from mm_orch.engines.openai.client import AsyncOpenAIClient, ClientSettings, Streamed
+from mm_orch.engines.openai.settings import OpenAIEngineSettings
 from mm_orch.errors import ConfigError, EngineError, MmOrchError
 from mm_orch.monitor import memory
 
@@ -55,17 +57,17 @@ class OpenAIEngine(Engine):
     name = "openai"
     supports_concurrency = True  # the server batches concurrent requests
 
-    def __init__(self, model_name: str, base_url: str = "http://127.0.0.1:8000/v1", served_model: str | None = None,
-                 api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 600.0, tokenizer: str | None = None,
-                 user_models: dict | None = None, endpoint: str = "completions") -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"openai base_url must start with http:// or https://, got '{base_url}'")
-        if endpoint not in ("completions", "chat"):
-            raise ConfigError(f"openai endpoint must be completions or chat, got '{endpoint}'")
+    def __init__(self, model_name: str, common: CommonSettings | None = None,
+                 settings: OpenAIEngineSettings | None = None, user_models: dict | None = None) -> None:
+        o = settings or OpenAIEngineSettings()  # common (device, dtype, ...): the server's business
+        if not o.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"openai base_url must start with http:// or https://, got '{o.base_url}'")
+        if o.endpoint not in ("completions", "chat"):
+            raise ConfigError(f"openai endpoint must be completions or chat, got '{o.endpoint}'")
         self.model_name = model_name
-        self.settings = ClientSettings(base_url=base_url.rstrip("/"), served_model=served_model or model_name,
-                                       endpoint=endpoint, api_key_env=api_key_env or None, timeout_s=timeout_s)
-        self.tokenizer_name, self.tokenizer_explicit = tokenizer or model_name, tokenizer is not None
+        self.settings = ClientSettings(base_url=o.base_url.rstrip("/"), served_model=o.served_model or model_name,
+                                       endpoint=o.endpoint, api_key_env=o.api_key_env or None, timeout_s=o.timeout_s)
+        self.tokenizer_name, self.tokenizer_explicit = o.tokenizer or model_name, o.tokenizer is not None
         self.user_models = user_models or {}
         self.tokenizer = None
         self.tokenizer_note = "not loaded"
@@ -78,12 +80,6 @@ class OpenAIEngine(Engine):
     @property
     def base_url(self) -> str:
         return self.settings.base_url
-
-    @classmethod
-    def from_config(cls, model_name: str, cfg) -> OpenAIEngine:
-        o = cfg.engine.openai
-        return cls(model_name, o.base_url, o.served_model, o.api_key_env, o.timeout_s, o.tokenizer, dict(cfg.models),
-                   o.endpoint)
 
     def load(self) -> ModelInfo:
         t0 = now_ns()

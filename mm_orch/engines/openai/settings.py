@@ -1,5 +1,4 @@
-"""The openai engine's plug-in record: its settings (engine.openai), flags and registration; the engine
-is openai_http.py."""
+"""engine.openai: the openai engine's own settings, and the part of them a job sent over HTTP may set."""
 
 from __future__ import annotations
 
@@ -19,3 +18,14 @@ class OpenAIEngineSettings(Strict):
                                   "prompts and counts tokens when the server sends no usage; None = --model.")
     endpoint: Literal["completions", "chat"] = Field("completions", description="/v1/completions or "
                                                      "/v1/chat/completions.")
+
+
+class HttpOpenAISettings(Strict):
+    """engine.openai over HTTP: no api_key_env (the server's config names the key); base_url from an allow-list."""
+
+    base_url: str | None = Field(None, max_length=500, description="One of the server config's "
+                                 "api.allowed_base_urls; None = the server config's base_url.")
+    served_model: str | None = Field(None, max_length=200, description="Model name the server expects.")
+    timeout_s: float | None = Field(None, gt=0, le=3600, description="Per-request timeout in seconds.")
+    tokenizer: str | None = Field(None, max_length=200, description="A registered model alias whose tokenizer "
+                                  "builds exact-length prompts (never a path over HTTP).")

@@ -6,14 +6,25 @@ nothing until a class is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from mm_orch.engines.capabilities import Capabilities
 from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
 from mm_orch.engines.registry import register_engine
 
+
+class DualCapabilities(Capabilities):
+    """Two models decode one sequence: the theta model's context bounds it too."""
+
+    def context_limits(self, settings: Any, context_of: Callable[[str], int | None]) -> list[int | None]:
+        return [context_of(settings.theta_model)]
+
+
 register_engine("dual", "mm_orch.engines.optimal_sampling.engine:DualEngine", settings=OptimalSamplingSettings,
                 flags={"theta_model": "--theta-model", "alpha_method": "--alpha-method"},
-                description="teacher + theta decoding one shared sequence (optimal sampling)")
+                description="teacher + theta decoding one shared sequence (optimal sampling)",
+                capabilities=DualCapabilities())
 
 __all__ = ["DualEngine", "OptimalSamplingOutput", "OptimalSamplingV1", "solve_alpha"]
 _WHERE = {"OptimalSamplingV1": "facade", "OptimalSamplingOutput": "facade", "DualEngine": "engine",

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from mm_orch.engines.base import (
+    CommonSettings,
     Engine,
     GenerationRequest,
     MemorySnapshot,
@@ -27,6 +28,7 @@ from mm_orch.engines.optimal_sampling.decoder import DecodeResult
 from mm_orch.engines.optimal_sampling.facade import OptimalSamplingV1, decode_text, row_seeds
 from mm_orch.engines.optimal_sampling.head import StepParams
 from mm_orch.engines.optimal_sampling.prompts import encode_prompts
+from mm_orch.engines.optimal_sampling.settings import OptimalSamplingSettings
 from mm_orch.engines.optimal_sampling.summary import AlphaLog, alpha_summary
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models.manager import ordinary_token_ids
@@ -39,34 +41,22 @@ GIB = float(2**30)
 class DualEngine(Engine):
     name = "dual"
 
-    def __init__(self, model_name: str, theta_model: str = "tiny-qwen2-small", device: str = "auto",
-                 dtype: str = "auto", load_format: str = "auto", seed: int = 0, alpha_method: str = "kl_symmetry",
-                 fixed_alpha: float = 0.5, iterations: int = 20, teacher_system_prompt: str | None = None,
-                 theta_system_prompt: str | None = None, enable_chat_template: bool = False, sync_every: int = 32,
-                 mode: str = "optimal_sampling", cuda_graphs: bool = True, compile: bool = True,
-                 track_alpha_stats: bool = True, user_models: dict | None = None, overlap: bool = True,
-                 theta_device: str | None = None) -> None:
-        self.model_name, self.theta_model, self.mode = model_name, theta_model, mode
+    def __init__(self, model_name: str, common: CommonSettings | None = None,
+                 settings: OptimalSamplingSettings | None = None, user_models: dict | None = None) -> None:
+        common, o = common or CommonSettings(), settings or OptimalSamplingSettings()
+        self.model_name, self.theta_model, self.mode = model_name, o.theta_model, o.mode
         self.options: dict[str, Any] = dict(
-            alpha_method=alpha_method, teacher_system_prompt=teacher_system_prompt,
-            theta_system_prompt=theta_system_prompt, enable_chat_template=enable_chat_template,
-            track_alpha_stats=track_alpha_stats, fixed_alpha=fixed_alpha, alpha_iterations=iterations,
-            device=device, dtype=dtype, load_format=load_format, seed=seed, sync_every=sync_every,
-            cuda_graphs=cuda_graphs, compile=compile, user_models=user_models or {}, overlap=overlap,
-            theta_device=theta_device)
-        self.seed = seed
+            alpha_method=o.alpha_method, teacher_system_prompt=o.teacher_system_prompt,
+            theta_system_prompt=o.theta_system_prompt, enable_chat_template=o.enable_chat_template,
+            track_alpha_stats=o.track_alpha_stats, fixed_alpha=o.fixed_alpha, alpha_iterations=o.iterations,
+            device=common.device, dtype=common.dtype, load_format=common.load_format, seed=common.seed,
+            sync_every=o.sync_every, cuda_graphs=o.cuda_graphs, compile=o.compile, user_models=user_models or {},
+            overlap=o.overlap, theta_device=o.theta_device)
+        self.seed = common.seed
         self.sampler: OptimalSamplingV1 | None = None
         self.info: ModelInfo | None = None
         self.alpha_log = AlphaLog()
         self._lock = threading.Lock()  # one decoder, one set of static caches: one generate at a time
-
-    @classmethod
-    def from_config(cls, model_name: str, cfg: Any) -> DualEngine:
-        e, o = cfg.engine, cfg.optimal_sampling
-        return cls(model_name, o.theta_model, e.device, e.dtype, e.load_format, e.seed, o.alpha_method,
-                   o.fixed_alpha, o.iterations, o.teacher_system_prompt, o.theta_system_prompt,
-                   o.enable_chat_template, o.sync_every, o.mode, o.cuda_graphs, o.compile, o.track_alpha_stats,
-                   user_models=dict(cfg.models), overlap=o.overlap, theta_device=o.theta_device)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mm_orch.engines.base import (
+    CommonSettings,
     Engine,
     GenerationRequest,
     MemorySnapshot,
@@ -40,6 +41,7 @@ from mm_orch.engines.vllm.memory import (
     per_device_gpu_memory,
     weights_info,
 )
+from mm_orch.engines.vllm.settings import VLLMEngineSettings
 from mm_orch.errors import ConfigError, EngineError
 from mm_orch.models.local import ensure_local_model, read_architecture
 from mm_orch.models.registry import resolve_model
@@ -65,30 +67,27 @@ class VLLMEngine(Engine):
     name = "vllm"
     supports_concurrency = True
 
-    def __init__(self, model_name: str, dtype: str = "auto", load_format: str = "auto", seed: int = 0,
-                 device: str = "auto",
-                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
-                 enforce_eager: bool = False, tensor_parallel_size: int = 1, pipeline_parallel_size: int = 1,
-                 enable_prefix_caching: bool = True, max_num_seqs: int | None = None,
-                 cpu_kvcache_space_gb: int = 1, multiprocessing: bool | None = None,
-                 user_models: dict | None = None, distributed_executor_backend: str | None = None,
-                 compilation_config: dict[str, Any] | None = None) -> None:
-        self.model_name, self.dtype, self.load_format, self.seed = model_name, dtype, load_format, seed
-        self.requested_device = device  # vLLM's build decides the device; a mismatch is a config error
+    def __init__(self, model_name: str, common: CommonSettings | None = None,
+                 settings: VLLMEngineSettings | None = None, user_models: dict | None = None) -> None:
+        common, v = common or CommonSettings(), settings or VLLMEngineSettings()
+        self.model_name, self.dtype, self.load_format = model_name, common.dtype, common.load_format
+        self.seed = common.seed
+        self.requested_device = common.device  # vLLM's build decides the device; a mismatch is a config error
         self.user_models = user_models or {}
         self.llm_kwargs: dict[str, Any] = {
-            "gpu_memory_utilization": gpu_memory_utilization, "max_model_len": max_model_len,
-            "enforce_eager": enforce_eager, "tensor_parallel_size": tensor_parallel_size,
-            "pipeline_parallel_size": pipeline_parallel_size, "enable_prefix_caching": enable_prefix_caching,
+            "gpu_memory_utilization": v.gpu_memory_utilization, "max_model_len": v.max_model_len,
+            "enforce_eager": v.enforce_eager, "tensor_parallel_size": v.tensor_parallel_size,
+            "pipeline_parallel_size": v.pipeline_parallel_size, "enable_prefix_caching": v.enable_prefix_caching,
         }
-        if max_num_seqs is not None:
-            self.llm_kwargs["max_num_seqs"] = max_num_seqs
-        if distributed_executor_backend is not None:  # mp (one node) or ray (several); None = vLLM's choice
-            self.llm_kwargs["distributed_executor_backend"] = distributed_executor_backend
-        if compilation_config:
-            self.llm_kwargs["compilation_config"] = compilation_config
-        self.cpu_kvcache_space_gb = cpu_kvcache_space_gb
-        self.multiprocessing = multiprocessing  # None = auto: in-process on CPU, child process with CUDA
+        if v.max_num_seqs is not None:
+            self.llm_kwargs["max_num_seqs"] = v.max_num_seqs
+        if v.distributed_executor_backend is not None:  # mp (one node) or ray (several); None = vLLM's choice
+            self.llm_kwargs["distributed_executor_backend"] = v.distributed_executor_backend
+        compilation = v.compilation_config.vllm_dict() if v.compilation_config else None
+        if compilation:
+            self.llm_kwargs["compilation_config"] = compilation
+        self.cpu_kvcache_space_gb = v.cpu_kvcache_space_gb
+        self.multiprocessing = v.multiprocessing  # None = auto: in-process on CPU, child process with CUDA
         self.llm: Any = None
         self.device = "cpu"
         self.info: ModelInfo | None = None
@@ -102,15 +101,6 @@ class VLLMEngine(Engine):
         self._ids = itertools.count()
         self._prompt_tokens = 0  # prefix-cache accounting over every finished request
         self._cached_tokens = 0
-
-    @classmethod
-    def from_config(cls, model_name: str, cfg) -> VLLMEngine:
-        e, v = cfg.engine, cfg.engine.vllm
-        return cls(model_name, e.dtype, e.load_format, e.seed, e.device, v.gpu_memory_utilization, v.max_model_len,
-                   v.enforce_eager, v.tensor_parallel_size, v.pipeline_parallel_size, v.enable_prefix_caching,
-                   v.max_num_seqs, v.cpu_kvcache_space_gb, v.multiprocessing, user_models=dict(cfg.models),
-                   distributed_executor_backend=v.distributed_executor_backend,
-                   compilation_config=v.compilation_config.vllm_dict() if v.compilation_config else None)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _import_vllm(self):
