@@ -86,8 +86,8 @@ def api_token(host: str, allow_no_auth: bool = False) -> str | None:
 def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False,
           ray: Any = None) -> int:
     """ray: a connected RayCluster to run the jobs on (--executor ray), else local child processes."""
+    token = api_token(host, allow_no_auth)  # before binding: a refused start never opens the port, even for a moment
     with bind_address(host, port) as sock:
-        token = api_token(host, allow_no_auth)
         try:
             import uvicorn
 

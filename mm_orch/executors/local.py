@@ -18,6 +18,47 @@ from mm_orch.jobs.store import JobRow, JobStore, log_path
 
 log = logging.getLogger(__name__)
 
+# What a job's process inherits from the server's environment: names, and prefixes ending in "_" or "*". Anything
+# else (the API token, cloud credentials, the operator's own secrets) never reaches the code a job runs: engines,
+# tokenizers and whatever they start.
+ENV_ALLOWED = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "LANG", "LANGUAGE", "LC_*", "TMPDIR", "TMP", "TEMP",
+    "PYTHON*", "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH", "XDG_CACHE_HOME", "MM_ORCH_CACHE",
+    "MM_ORCH_GIT_SHA", "HF_*", "HUGGINGFACE_*", "TRANSFORMERS_*", "TOKENIZERS_PARALLELISM", "TORCH*", "CUDA_*",
+    "NVIDIA_*", "NCCL_*", "TRITON_*", "VLLM_*", "OMP_*", "MKL_*", "OPENBLAS_*", "KMP_*", "SSL_CERT_FILE",
+    "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+    "no_proxy",
+)
+NEVER_PASSED = ("MM_ORCH_API_TOKEN",)
+
+
+def _allowed(name: str) -> bool:
+    return name not in NEVER_PASSED and any(
+        name.startswith(p[:-1]) if p.endswith("*") else name == p for p in ENV_ALLOWED)
+
+
+def job_environment(row: JobRow, devices: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a job's worker: the allow-listed variables of the server's, the job's GPUs, and the
+    one secret the job's engine is configured to read (e.g. engine.openai.api_key_env), never the API token."""
+    environ = dict(os.environ if environ is None else environ)
+    env = {k: v for k, v in environ.items() if _allowed(k)}
+    key = _engine_key_env(row)
+    if key and key not in NEVER_PASSED and key in environ:
+        env[key] = environ[key]
+    env[VISIBLE_ENV] = ",".join(devices)
+    return env
+
+
+def _engine_key_env(row: JobRow) -> str | None:
+    """The variable holding the running engine's API key, as the job's config names it (None if it has none)."""
+    try:
+        from mm_orch.config import Config
+
+        engine = Config.model_validate(row.config).engine
+        return getattr(engine.section(engine.name), "api_key_env", None) or None
+    except Exception:  # a config that does not validate fails in the worker, with its own message
+        return None
+
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the worker and anything it started (it leads its own session)."""
@@ -96,7 +137,7 @@ class LocalExecutor:
         logs = log_path(self.store.data_dir, row.id)
         logs.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "mm_orch.api.worker", str(self.store.data_dir), row.id, str(os.getpid())]
-        env = {**os.environ, VISIBLE_ENV: ",".join(devices)}
+        env = job_environment(row, devices)
         with open(logs, "ab") as out:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)

@@ -111,3 +111,46 @@ def test_docs_and_schema_need_the_token(guarded, path):
 
 def test_docs_are_open_without_a_token(client):
     assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+
+
+def test_a_jobs_process_gets_no_secret_from_the_server_environment(tmp_path, server_config):
+    """Read from /proc/<pid>/environ of a real job's worker: the allow-list passes PATH and the cache, never the API
+    token or a variable the job does not need."""
+    from tests.api.conftest import SLOW_JOB, worker_pid
+
+    secrets = {"MY_CLOUD_SECRET": "hunter2", "AWS_SECRET_ACCESS_KEY": "abc", "OPENAI_API_KEY": "sk-x"}
+    srv = Server(tmp_path / "data", server_config, token=TOKEN, env=secrets).start()
+    try:
+        with srv.client(TOKEN) as c:
+            r = c.post("/api/benchmark", json=SLOW_JOB)
+            assert r.status_code == 202, r.text
+            job_id = r.json()["job_id"]
+            wait_for(c, job_id, {"running"}, timeout=60)
+            pid = worker_pid(srv.data_dir, job_id)
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+            c.delete(f"/api/benchmark/{job_id}")
+        names = {k.decode() for k in env}
+        assert "MM_ORCH_API_TOKEN" not in names and not any(TOKEN.encode() in v for v in env.values())
+        assert not names & set(secrets)  # the hf engine reads no key: not even OPENAI_API_KEY
+        assert {"PATH", "MM_ORCH_CACHE", "CUDA_VISIBLE_DEVICES"} <= names
+    finally:
+        srv.stop()
+
+
+def test_only_the_engines_own_key_variable_is_passed():
+    from mm_orch.executors.local import job_environment
+    from mm_orch.jobs.store import JobRow
+
+    def row(config: dict) -> JobRow:
+        return JobRow("j", "running", "tiny-qwen2", "openai", ["latency"], config, "", None, None, None, None, None,
+                      None, 0, None)
+
+    environ = {"PATH": "/bin", "MM_ORCH_API_TOKEN": "t", "OPENAI_API_KEY": "k", "MY_KEY": "m", "LC_ALL": "C"}
+    assert job_environment(row({"engine": {"name": "openai"}}), ["0"], environ) == {
+        "PATH": "/bin", "OPENAI_API_KEY": "k", "LC_ALL": "C", "CUDA_VISIBLE_DEVICES": "0"}
+    openai = {"engine": {"name": "openai", "openai": {"api_key_env": "MY_KEY"}}}
+    assert set(job_environment(row(openai), [], environ)) == {"PATH", "MY_KEY", "LC_ALL", "CUDA_VISIBLE_DEVICES"}
+    token = {"engine": {"name": "openai", "openai": {"api_key_env": "MM_ORCH_API_TOKEN"}}}
+    assert "MM_ORCH_API_TOKEN" not in job_environment(row(token), [], environ)
+    assert set(job_environment(row({}), [], environ)) == {"PATH", "LC_ALL", "CUDA_VISIBLE_DEVICES"}

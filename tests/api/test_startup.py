@@ -47,3 +47,24 @@ def test_allow_no_auth_serves_off_loopback(tmp_path, server_config):
         assert "--allow-no-auth" in srv.log.read_text()  # the warning names the choice
     finally:
         srv.stop()
+
+
+def test_a_refused_start_never_binds_the_port(monkeypatch, server_config):
+    """The token check comes before the socket: not even for a moment is 0.0.0.0 bound without a token."""
+    import socket
+
+    import pytest
+
+    from mm_orch.api.server import serve
+    from mm_orch.errors import ConfigError
+
+    port = free_port()
+    bound: list[object] = []
+    real_bind = socket.socket.bind
+    monkeypatch.setattr(socket.socket, "bind", lambda self, addr: (bound.append(addr), real_bind(self, addr))[1])
+    monkeypatch.delenv("MM_ORCH_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="without MM_ORCH_API_TOKEN"):
+        serve(str(server_config), "0.0.0.0", port)
+    assert bound == []
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there
