@@ -11,6 +11,7 @@ server time = TTFT/E2E from start; what a user sees = TTFT/E2E from due.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING
 
 from mm_orch.engines.base import RequestRecord
 from mm_orch.load.schedule import schedule_rate
-from mm_orch.report.load import TokenCounting
-from mm_orch.report.metrics import Distribution, distribution, summarize
+from mm_orch.report.load import LoadTimeline, TokenCounting
+from mm_orch.report.metrics import Distribution, distribution, summarize, tpot_ms
 
 if TYPE_CHECKING:
     pass
@@ -52,6 +53,29 @@ def peak_in_flight(recs: Sequence[LoadRecord]) -> int:
     return peak
 
 
+MAX_TIMELINE_ROWS = 1000
+
+
+def timeline(recs: Sequence[LoadRecord]) -> LoadTimeline | None:
+    """Each request's TTFT from arrival and TPOT against its due time, due order, thinned to MAX_TIMELINE_ROWS."""
+    if not recs:
+        return None
+    recs = sorted(recs, key=lambda r: r.due_ns)
+    shown = recs[:: max(1, math.ceil(len(recs) / MAX_TIMELINE_ROWS))]
+    first = recs[0].due_ns
+
+    def ttft(r: LoadRecord) -> float | None:
+        ok = r.record.success and r.record.token_times_ns
+        return round((r.record.token_times_ns[0] - r.due_ns) / NS_PER_MS, 3) if ok else None
+
+    def tpot(r: LoadRecord) -> float | None:
+        v = tpot_ms(r.record) if r.record.success else None
+        return None if v is None else round(v, 3)
+
+    return LoadTimeline(requests=len(recs), due_s=[round((r.due_ns - first) / 1e9, 4) for r in shown],
+                        ttft_from_arrival_ms=[ttft(r) for r in shown], tpot_ms=[tpot(r) for r in shown])
+
+
 def summarize_load(recs: Sequence[LoadRecord], t0_ns: int) -> dict:
     """The measured fields of a LoadResult (the caller adds the settings)."""
     recs = sorted(recs, key=lambda r: r.index)
@@ -75,4 +99,5 @@ def summarize_load(recs: Sequence[LoadRecord], t0_ns: int) -> dict:
         "metrics": m,
         "token_counting": TokenCounting(sources=dict(sources), tokens_per_event=distribution(
             r.record.output_tokens / r.events for r in ok if r.events)),
+        "timeline": timeline(recs),
     }

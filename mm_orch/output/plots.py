@@ -1,4 +1,6 @@
-"""PNG plots of a report, rendered headless (Agg) and written atomically, named after the report's stem."""
+"""PNG plots of a report, fit for a slide (mm_orch/output/plot_style.py: a title with the model, engine, device
+and date, units on every axis, y from zero, no panel of one point or one value, the repeats' spread as error
+bars, the SLO as a dashed line), rendered headless (Agg), written atomically, named after the report's stem."""
 
 from __future__ import annotations
 
@@ -8,149 +10,194 @@ from typing import Any
 
 import numpy as np
 
-from mm_orch.io import atomic_write
-from mm_orch.report import catalogue
+from mm_orch.output.plot_style import (
+    PALETTE,
+    PlotContext,
+    drawable,
+    error_bars,
+    figure,
+    finite,
+    nan,
+    note,
+    plain_log,
+    save,
+    slo_line,
+    spread,
+    style,
+)
 from mm_orch.report.model import LatencyRun, MemorySection, Report, ThroughputPoint
 
 log = logging.getLogger(__name__)
 
-_LATENCY = (("ttft_ms", "latency.scenarios.{scenario}.ttft_ms"), ("tpot_ms", "latency.scenarios.{scenario}.tpot_ms"),
-            ("e2e_latency_ms", "latency.scenarios.{scenario}.e2e_latency_ms"))
+# field, name, SLO key: TTFT against output length means nothing (the first token comes before the others)
+_BY_INPUT = (("ttft_ms", "TTFT", "ttft_ms"), ("tpot_ms", "TPOT", "tpot_ms"),
+             ("e2e_latency_ms", "E2E latency", "e2e_ms"))
+_BY_OUTPUT = _BY_INPUT[1:]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _layout(fig: Any, left: float = 0.8, bottom: float = 0.55, top: float = 0.4, gap: float = 0.8) -> Any:
-    """Fixed margins in inches (legends sit inside the axes). tight_layout measured every label first: 0.9 s
-    of the main job's 2.4 s of plots on a 2-core CPU, and bbox_inches="tight" renders every figure twice."""
-    w, h = fig.get_size_inches()
-    cols = max(1, len(fig.axes))
-    axis_w = (w - left - 0.2 - gap * (cols - 1)) / cols
-    fig.subplots_adjust(left=left / w, right=1 - 0.2 / w, bottom=bottom / h, top=1 - top / h, wspace=gap / axis_w)
-    return fig
-
-
-def _save(fig: Any, path: Path) -> Path:
-    """Render to a temporary sibling, then rename: a reader never sees half a PNG."""
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100,
-                                                          pil_kwargs={"compress_level": 1}))
-    finally:
-        _pyplot().close(fig)
-
-
-def _latency_vs(scenarios: list[LatencyRun], axis: str) -> Any:
-    """TTFT, TPOT and E2E against input or output length; one line per value of the other length."""
+def _scenario_panels(scenarios: list[LatencyRun], axis: str) -> list[tuple[str, str, str]]:
     other = "output_length" if axis == "input_length" else "input_length"
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, (field, key) in zip(axes, _LATENCY, strict=True):
-        spec = catalogue.metric(key)
-        for fixed in sorted({getattr(s, other) for s in scenarios}):
-            pts = sorted((getattr(s, axis), getattr(s, field)) for s in scenarios
-                         if getattr(s, other) == fixed and getattr(s, field) is not None)
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{other.split('_')[0]} {fixed}")
-        ax.set_title(spec.label.replace(", {scenario}", ""))
-        ax.set_xlabel(f"{axis.replace('_', ' ')} (tokens)")
-        ax.set_ylabel(spec.unit)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return _layout(fig, left=0.7, gap=0.75)
+    xs = sorted({getattr(s, axis) for s in scenarios})
+    out = []
+    for field, name, slo in _BY_INPUT if axis == "input_length" else _BY_OUTPUT:
+        lines = [[next((getattr(s, field) for s in scenarios if getattr(s, axis) == x and getattr(s, other) == o),
+                       None) for x in xs] for o in {getattr(s, other) for s in scenarios}]
+        if drawable(xs, *lines):
+            out.append((field, name, slo))
+    return out
+
+
+def _latency_vs(report: Report, scenarios: list[LatencyRun], axis: str, ctx: PlotContext) -> Any:
+    """Mean TTFT, TPOT and E2E against input length (TPOT and E2E against output length); a line per value
+    of the other length; min-max bars over --repeat runs."""
+    other = "output_length" if axis == "input_length" else "input_length"
+    panels = _scenario_panels(scenarios, axis)
+    what = axis.split("_")[0]
+    fig, axes = figure(len(panels), ctx, f"Latency against {what} length (synthetic prompts, mean per scenario)")
+    bars = False
+    for ax, (field, name, slo) in zip(axes, panels, strict=True):
+        for color, fixed in zip(PALETTE, sorted({getattr(s, other) for s in scenarios}), strict=False):
+            runs = sorted((s for s in scenarios if getattr(s, other) == fixed and getattr(s, field) is not None),
+                          key=lambda s: getattr(s, axis))
+            xs, ys = [getattr(s, axis) for s in runs], [getattr(s, field) for s in runs]
+            ax.plot(xs, ys, marker="o", color=color, label=f"{other.split('_')[0]} {fixed} tokens")
+            ranges = [spread(report, f"latency.scenarios.{s.name}.{field}") for s in runs]
+            bars = error_bars(ax, xs, ys, ranges, color) or bars
+        slo_line(ax, ctx, slo, name)
+        style(ax, f"{name} (mean)", f"{what} length (tokens)", f"{name} (ms)")
+        ax.set_xticks(sorted({getattr(s, axis) for s in scenarios}))
+        ax.legend(fontsize=8, loc="lower right")
+    if bars:
+        note(fig, f"Error bars: min to max over {report.repeat.n} runs (--repeat).")
+    return fig
 
 
 def _points(report: Report, mode: str) -> list[ThroughputPoint]:
     return sorted((p for p in report.throughput.points if p.mode == mode), key=lambda p: p.level)
 
 
-def _throughput(report: Report) -> Any:
-    """Output tokens/s against concurrency and batch size (serialized concurrency labelled as such)."""
-    plt = _pyplot()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, mode, title in ((a, "concurrent", "concurrency (closed-loop clients)"), (b, "batch", "batch size")):
-        pts = _points(report, mode)
-        if not pts:
-            ax.set_visible(False)
-            continue
-        serialized = any(p.serialized for p in pts)
-        ax.plot([p.level for p in pts], [p.output_tokens_per_second for p in pts], marker="o",
-                label="output tokens/s" + (" (engine serves one request at a time)" if serialized else ""))
-        if mode == "batch":
-            ax.plot([p.level for p in pts], [p.total_tokens_per_second for p in pts], marker="s", ls="--",
-                    label="total tokens/s")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks([p.level for p in pts], [str(p.level) for p in pts])
-        ax.set_title(f"tokens/s vs {title}")
-        ax.set_xlabel(title)
-        ax.set_ylabel("tokens/s")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return _layout(fig, left=0.85, gap=0.9)
-
-
-def _serving_points(report: Report) -> list:
+def _serving_points(report: Report) -> list[ThroughputPoint]:
     """One closed-loop client is the single-request phase: it starts the curve at level 1."""
     pts = [*_points(report, "single"), *(p for p in _points(report, "concurrent") if p.level != 1)]
     return sorted(pts, key=lambda p: p.level)
 
 
-def _latency_vs_throughput(report: Report) -> Any:
+def _repeat_key(p: ThroughputPoint, what: str) -> str:
+    if p.mode == "single":
+        return f"throughput.single_request_{what}"
+    return f"throughput.{p.mode}_{p.level}_{what}"
+
+
+def _throughput_panels(report: Report) -> list[tuple[str, list[ThroughputPoint]]]:
+    out = []
+    for mode, pts in (("batch", _points(report, "batch")), ("concurrent", _serving_points(report))):
+        if drawable([p.level for p in pts], [p.output_tokens_per_second for p in pts]):
+            out.append((mode, pts))
+    return out
+
+
+def _throughput(report: Report, ctx: PlotContext) -> Any:
+    """Output tokens/s against batch size and against closed-loop clients (from zero; the single-stream rate
+    as a dashed reference); a panel needs two levels or more."""
+    panels = _throughput_panels(report)
+    two_lines = any(p.serialized for _, pts in panels for p in pts)
+    fig, axes = figure(len(panels), ctx, "Throughput against batch size and concurrent clients",
+                       extra_top=0.2 if two_lines else 0.0)
+    single = next((p.output_tokens_per_second for p in _points(report, "single")), None)
+    bars = False
+    for ax, (mode, pts) in zip(axes, panels, strict=True):
+        levels = [p.level for p in pts]
+        serialized = any(p.serialized for p in pts)
+        ys = [p.output_tokens_per_second for p in pts]
+        ax.plot(levels, [nan(v) for v in ys], marker="o", color=PALETTE[0], label="output tokens/s")
+        bars = error_bars(ax, levels, ys, [spread(report, _repeat_key(p, "tps")) for p in pts], PALETTE[0]) or bars
+        if mode == "batch":
+            total = [p.total_tokens_per_second for p in pts]
+            ax.plot(levels, [nan(v) for v in total], marker="s", ls="--", color=PALETTE[1],
+                    label="total tokens/s (input + output)")
+            if single is not None:
+                ax.axhline(single, color="#7F7F7F", ls=":", label="single stream, output tokens/s")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(v) for v in levels])
+        ax.minorticks_off()
+        x_label = "batch size (requests per batch)" if mode == "batch" else "concurrent clients (closed loop)"
+        title = "batched generate()" if mode == "batch" else "closed-loop clients" + (
+            "\n(engine serves one request at a time)" if serialized else "")
+        style(ax, title, x_label, "throughput (tokens/s)")
+        ax.legend(fontsize=8, loc="upper left" if mode == "batch" else "lower right")
+    if bars:
+        note(fig, f"Error bars: min to max over {report.repeat.n} runs (--repeat).")
+    return fig
+
+
+def _latency_vs_throughput(report: Report, ctx: PlotContext) -> Any:
     """Median and p90 E2E latency against requests/s, one point per concurrency level (the serving curve)."""
-    plt = _pyplot()
     pts = _serving_points(report)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    x = [p.requests_per_second for p in pts]
-    for stat, style in (("median", "-o"), ("p90", "--s")):
-        y = [getattr(p.metrics.e2e_latency_ms, stat) if p.metrics.e2e_latency_ms else None for p in pts]
-        if any(v is not None for v in y):
-            ax.plot(x, [np.nan if v is None else v for v in y], style, label=f"E2E {stat}")
-    for p, xi in zip(pts, x, strict=True):
-        if p.metrics.e2e_latency_ms and xi is not None:
-            ax.annotate(f"{p.level}", (xi, p.metrics.e2e_latency_ms.median), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)
     serialized = any(p.serialized for p in pts)
-    ax.set_title("latency vs throughput (labels: concurrent clients)"
-                 + ("\nengine serves one request at a time: latency grows with queueing" if serialized else ""),
-                 fontsize=10)
-    ax.set_xlabel("requests/s")
-    ax.set_ylabel("ms")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _layout(fig, top=0.6 if serialized else 0.4)
+    fig, (ax,) = figure(1, ctx, "E2E latency against throughput (closed-loop clients)", width=7.5)
+    x = [p.requests_per_second for p in pts]
+    for color, stat, style_ in ((PALETTE[0], "median", "-o"), (PALETTE[1], "p90", "--s")):
+        y = [getattr(p.metrics.e2e_latency_ms, stat) if p.metrics.e2e_latency_ms else None for p in pts]
+        if len(finite(y)) >= 2:
+            ax.plot([nan(v) for v in x], [nan(v) for v in y], style_, color=color, label=f"E2E {stat}")
+    for p, xi in zip(pts, x, strict=True):
+        if p.metrics.e2e_latency_ms and xi is not None and p.metrics.e2e_latency_ms.median is not None:
+            ax.annotate(f"{p.level} client{'s' if p.level > 1 else ''}", (xi, p.metrics.e2e_latency_ms.median),
+                        textcoords="offset points", xytext=(5, 5), fontsize=8)
+    slo_line(ax, ctx, "e2e_ms", "E2E")
+    sub = "engine serves one request at a time: latency grows with queueing" if serialized else None
+    style(ax, sub, "throughput (requests/s)", "E2E latency (ms)")
+    ax.set_xlim(left=0, right=max(finite(x)) * 1.15)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the point labels
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
 
 
-def memory_bars(mem: MemorySection) -> list[tuple[str, float]]:
-    """The memory breakdown the plot shows: (label, GiB) for each measured part."""
+def memory_bars(mem: MemorySection) -> list[tuple[str, float, str]]:
+    """The figures the memory plot shows: (label, GiB, how it was obtained: RSS / allocator / NVML / computed)."""
+    from mm_orch.output.html.labels import memory_kind
+
     load = mem.load
-    bars = [("libraries", load.libraries_gb if load else None), ("weights", load.weights_gb if load else None),
-            ("model load", mem.model_load.value_gb), ("KV cache", mem.kv_cache.value_gb),
-            ("inference\ndelta", mem.inference_delta.value_gb), ("peak", mem.peak.value_gb)]
-    return [(k, float(v)) for k, v in bars if v is not None and v > 0]
+    bars = [("libraries", load.libraries_gb if load else None, load.source if load else None),
+            ("weights", load.weights_gb if load else None, "model config"),
+            ("model load", mem.model_load.value_gb, mem.model_load.source),
+            ("KV cache", mem.kv_cache.value_gb, mem.kv_cache.source),
+            ("inference delta", mem.inference_delta.value_gb, mem.inference_delta.source),
+            ("peak", mem.peak.value_gb, mem.peak.source)]
+    for label, fig in (("run peak", mem.run_peak), ("NVML process", mem.nvml_process)):
+        if fig is not None:
+            bars.append((label, fig.value_gb, fig.source))
+    return [(k, float(v), memory_kind(s)) for k, v, s in bars if v is not None and v > 0]
 
 
-def _memory(mem: MemorySection) -> Any:
-    """Horizontal bars on a log axis: a 3 MiB model beside a 400 MiB process peak stays readable."""
-    plt = _pyplot()
+def _memory(mem: MemorySection, ctx: PlotContext) -> Any:
+    """Horizontal bars from zero in GiB, measured figures (RSS, allocator, NVML) apart from computed ones."""
     bars = memory_bars(mem)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    labels = [b[0].replace("\n", " ") for b in bars]
-    rects = ax.barh(labels, [b[1] * 1024 for b in bars], color="#4c72b0")
-    ax.bar_label(rects, labels=[f"{b[1] * 1024:.3g} MiB" for b in bars], fontsize=8, padding=2)
-    ax.set_xscale("log")
-    ax.set_xlim(right=max(b[1] for b in bars) * 1024 * 4)  # room for the largest bar's label
+    fig, (ax,) = figure(1, ctx, "Memory (GiB)", width=8.5, height=0.42 * len(bars) + 0.8, left=2.2,
+                        extra_bottom=0.3)
+    labels = [f"{b[0]} ({b[2]})" for b in bars]
+    colors = ["#E69F00" if b[2] == "computed" else PALETTE[0] for b in bars]
+    rects = ax.barh(labels, [b[1] for b in bars], color=colors, hatch=None)
+    for rect, b in zip(rects, bars, strict=True):
+        if b[2] == "computed":
+            rect.set_hatch("//")
+    ax.bar_label(rects, labels=[f"{b[1]:.3g} GiB" for b in bars], fontsize=8, padding=3)
+    ax.set_xlim(0, max(b[1] for b in bars) * 1.25)  # room for the largest bar's label
     ax.invert_yaxis()
-    source = mem.inference.source if mem.inference else (mem.load.source if mem.load else "")
-    ax.set_title(f"memory (MiB, log scale){' - ' + source if source else ''}", fontsize=10)
-    ax.set_xlabel("MiB")
+    ax.set_xlabel("memory (GiB = 2^30 bytes)")
+    ax.set_ylabel("figure (how it was obtained)")
     ax.grid(axis="x", alpha=0.3)
-    return _layout(fig, left=1.35)
+    from matplotlib.patches import Patch
+
+    kinds = sorted({b[2] for b in bars if b[2] != "computed"})
+    handles = [Patch(color=PALETTE[0], label=f"measured ({', '.join(kinds)})")] if kinds else []
+    if any(b[2] == "computed" for b in bars):
+        handles.append(Patch(facecolor="#E69F00", hatch="//", label="computed from the model's shapes"))
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    note(fig, "RSS: the process's resident memory (psutil); allocator: torch's CUDA allocator; NVML: the driver's "
+              "per-process figure. Computed: weights = parameters x dtype bytes; KV = 2 x layers x kv heads x "
+              "head dim x dtype bytes x tokens.")
+    return fig
 
 
 def _ecdf(hist_edges: list[float], counts: list[int]) -> tuple[list[float], list[float]]:
@@ -160,58 +207,54 @@ def _ecdf(hist_edges: list[float], counts: list[int]) -> tuple[list[float], list
     return [hist_edges[0], *hist_edges[1:]], [0.0, *cum.tolist()]
 
 
-def _itl(runs: list[LatencyRun]) -> Any:
-    """ITL as one ECDF per scenario (fraction of gaps <= x ms); median and p99 read off where y = 0.5, 0.99."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+def _itl(runs: list[LatencyRun], ctx: PlotContext) -> Any:
+    """ITL as one ECDF per scenario (share of gaps <= x ms); median and p99 read off where y = 0.5, 0.99."""
+    fig, (ax,) = figure(1, ctx, "Inter-token latency, cumulative", width=8)
     lows: list[float] = []
-    for run in runs:
+    for i, run in enumerate(r for r in runs if r.itl_histogram is not None and r.distributions.itl_ms is not None):
         hist, dist = run.itl_histogram, run.distributions.itl_ms
-        if hist is None or dist is None:
-            continue
         x, y = _ecdf(hist.edges, hist.counts)
-        ax.step(x, y, where="post", label=f"{run.name} (n={dist.count}, median {dist.median:.3g} ms)")
+        ax.step(x, y, where="post", color=PALETTE[i % len(PALETTE)],
+                label=f"{run.name} (n={dist.count}, median {dist.median:.3g} ms)")
         lows.append(hist.edges[0])
-    if lows and min(lows) > 0:  # a zero gap (chunked arrival) has no place on a log axis
-        ax.set_xscale("log")
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    log_x = bool(lows) and min(lows) > 0  # a zero gap (chunked arrival) has no place on a log axis
+    if log_x:
+        plain_log(ax, "x")
     for q in (0.5, 0.99):
         ax.axhline(q, color="grey", linestyle=":", linewidth=0.8)
+    style(ax, "dotted lines: median and p99", "inter-token latency (ms" + (", log scale)" if log_x else ")"),
+          "share of gaps \u2264 x (fraction)")
     ax.set_ylim(0, 1.02)
-    ax.set_title("inter-token latency, cumulative (dotted: median and p99)", fontsize=10)
-    ax.set_xlabel("ms")
-    ax.set_ylabel("fraction of gaps <= x")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    return _layout(fig, left=0.75)
+    return fig
 
 
 def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
     """Write the plots the report has data for as <stem>_<name>.png; returns {name: path}."""
+    from mm_orch.output.load_plots import load_figures
+
     stem = Path(stem)
+    ctx = PlotContext.of(report)
     lat = report.latency
     scenarios = [s for s in lat.scenarios if s.input_length] if lat else []
     figures: dict[str, Any] = {}
-    if len({s.input_length for s in scenarios}) > 1:
-        figures["latency_vs_input"] = lambda: _latency_vs(scenarios, "input_length")
-    if len({s.output_length for s in scenarios}) > 1:
-        figures["latency_vs_output"] = lambda: _latency_vs(scenarios, "output_length")
+    if _scenario_panels(scenarios, "input_length"):
+        figures["latency_vs_input"] = lambda: _latency_vs(report, scenarios, "input_length", ctx)
+    if _scenario_panels(scenarios, "output_length"):
+        figures["latency_vs_output"] = lambda: _latency_vs(report, scenarios, "output_length", ctx)
     if report.throughput and report.throughput.points:
-        if _points(report, "concurrent") or _points(report, "batch"):
-            figures["throughput"] = lambda: _throughput(report)
+        if _throughput_panels(report):
+            figures["throughput"] = lambda: _throughput(report, ctx)
         if len(_serving_points(report)) > 1:
-            figures["latency_vs_throughput"] = lambda: _latency_vs_throughput(report)
+            figures["latency_vs_throughput"] = lambda: _latency_vs_throughput(report, ctx)
     if report.memory and memory_bars(report.memory):
-        figures["memory"] = lambda: _memory(report.memory)
+        figures["memory"] = lambda: _memory(report.memory, ctx)
     runs = [lat, *lat.scenarios] if lat else []
     if any(r.itl_histogram for r in runs):
-        figures["itl"] = lambda: _itl(runs)
+        figures["itl"] = lambda: _itl(runs, ctx)
+    figures.update(load_figures(report, ctx))
     out = {}
     for name, make in figures.items():
-        out[name] = _save(make(), stem.with_name(f"{stem.name}_{name}.png"))
+        out[name] = save(make(), stem.with_name(f"{stem.name}_{name}.png"))
         log.debug("plot %s -> %s", name, out[name])
     return out

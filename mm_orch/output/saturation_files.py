@@ -1,4 +1,5 @@
-"""The saturation curve's files beside a report: a Markdown table and a latency-vs-throughput plot, knee marked."""
+"""The saturation curve's files beside a report: a Markdown table and a plot of latency against the achieved rate,
+knee marked."""
 
 from __future__ import annotations
 
@@ -6,47 +7,64 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mm_orch.output.plot_style import PlotContext
     from mm_orch.report.saturation import SaturationResult
 
-def _series(tail: str) -> tuple:
-    return (("ttft_p50_ms", "TTFT p50", "o", "-"), ("ttft_tail_ms", f"TTFT {tail}", "o", "--"),
-            ("tpot_p50_ms", "TPOT p50", "s", "-"), ("tpot_tail_ms", f"TPOT {tail}", "s", "--"))
 
+def saturation_plot(s: SaturationResult, ctx: PlotContext, path: Path) -> Path:
+    """Three panels against the achieved rate (TTFT from arrival, p50 and tail, the knee ringed; TPOT, p50 and
+    tail) and achieved against offered; the SLO as a dashed line, the burst's maximum as a dotted one. TTFT
+    goes to a log axis (labelled so) when it spans more than 20x, as it does past the knee."""
+    from mm_orch.output.plot_style import (
+        KNEE_COLOR,
+        PALETTE,
+        REF_COLOR,
+        figure,
+        finite,
+        nan,
+        note,
+        plain_log,
+        save,
+        slo_line,
+        style,
+    )
 
-def _nan(v: float | None) -> float:
-    return float("nan") if v is None else v
-
-
-def saturation_plot(s: SaturationResult, title: str, path: Path) -> Path:
-    """Two panels: latency against achieved req/s and against output tokens/s; the knee ringed, the burst's
-    maximum a dotted line."""
-    from mm_orch.output.plots import _pyplot, _save
-
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = _series(s.tail_statistic)
-    for ax, xkey, xlabel, xmax in ((axes[0], "achieved_rps", "achieved requests/s", s.max_throughput_rps),
-                                   (axes[1], "output_tokens_per_second", "achieved output tokens/s",
-                                    s.max_output_tokens_per_second)):
-        xs = [_nan(getattr(p, xkey)) for p in s.points]
-        for key, label, marker, style in series:
-            ax.plot(xs, [_nan(getattr(p, key)) for p in s.points], marker=marker, linestyle=style, label=label)
-        if s.knee_index is not None:
-            k = s.points[s.knee_index]
-            for key, *_ in series[:2]:
-                ax.plot([_nan(getattr(k, xkey))], [_nan(getattr(k, key))], marker="o", markersize=14,
-                        markerfacecolor="none", markeredgecolor="red", linestyle="none")
-            ax.axvline(_nan(getattr(k, xkey)), color="red", alpha=0.4, label="knee")
-        if xmax:
-            ax.axvline(xmax, color="grey", linestyle=":", label="maximum (burst)")
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("ms (TTFT from arrival)")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+    tail = s.tail_statistic
+    pts = sorted((p for p in s.points if p.achieved_rps is not None), key=lambda p: p.achieved_rps)
+    knee = s.points[s.knee_index] if s.knee_index is not None else None
+    x = [p.achieved_rps for p in pts]
+    fig, (a_ttft, a_tpot, a_rate) = figure(3, ctx, f"Saturation: latency against achieved rate ({s.mode})",
+                                           extra_bottom=0.15)
+    for ax, key, name, slo in ((a_ttft, "ttft", "TTFT from arrival", "ttft_ms"), (a_tpot, "tpot", "TPOT", "tpot_ms")):
+        values = finite([getattr(p, f"{key}_tail_ms") for p in pts] + [getattr(p, f"{key}_p50_ms") for p in pts])
+        log = key == "ttft" and values and min(values) > 0 and max(values) / min(values) > 20
+        if log:
+            plain_log(ax)
+        for color, stat, ls in ((PALETTE[0], "p50", "-"), (PALETTE[1], tail, "--")):
+            field = f"{key}_{'p50' if stat == 'p50' else 'tail'}_ms"
+            ax.plot(x, [nan(getattr(p, field)) for p in pts], marker="o", ls=ls, color=color, label=f"{name} {stat}")
+        if knee is not None and key == "ttft" and knee.achieved_rps is not None:
+            ax.plot([knee.achieved_rps], [nan(knee.ttft_tail_ms)], "o", ms=15, mfc="none", mec=KNEE_COLOR,
+                    label=f"knee: {knee.achieved_rps:.3g} req/s")
+        if s.max_throughput_rps:
+            ax.axvline(s.max_throughput_rps, color=REF_COLOR, ls=":", label="maximum (burst)")
+        slo_line(ax, ctx, slo, name.split()[0])
+        style(ax, name, "achieved rate (requests/s)", f"{name} (ms{', log scale' if log else ''})", zero=not log)
+        ax.set_xlim(left=0)
+        ax.legend(fontsize=7.5, loc="upper left")
+    offered = [(p.schedule_rate_rps or p.requested_rate_rps, p.achieved_rps) for p in s.points]
+    offered = sorted((o, a) for o, a in offered if o is not None and a is not None)
+    top = max([o for o, _ in offered] + [a for _, a in offered] + [1e-9])
+    a_rate.plot([o for o, _ in offered], [a for _, a in offered], marker="o", color=PALETTE[2], label="achieved")
+    a_rate.plot([0, top], [0, top], ls="--", color=REF_COLOR, label="achieved = offered")
+    if s.max_throughput_rps:
+        a_rate.axhline(s.max_throughput_rps, color=REF_COLOR, ls=":", label="maximum (burst)")
+    style(a_rate, "achieved against offered", "offered rate, as drawn (requests/s)", "achieved rate (requests/s)")
+    a_rate.set_xlim(left=0)
+    a_rate.legend(fontsize=7.5, loc="upper left")
+    note(fig, f"TTFT from arrival: from each request's due time (queueing included). {tail}: the tail statistic "
+              f"({s.points[0].requests if s.points else 0} requests a rate). Knee: {s.knee_rule}.")
+    return save(fig, path)
 
 
 def _f(v: float | None, fmt: str = ".3g") -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -45,41 +46,71 @@ def _numeric(values: list[Any]) -> bool:
     return all(isinstance(v, int | float) for v in values)
 
 
-def plot_parameter(result: SweepResult, key: str, path: Path) -> Path | None:
-    """Every metric against one swept parameter; one line per combination of the others."""
-    from mm_orch.output.plots import _pyplot, _save
+QUANTITY = {"ms": "latency", "tokens/s": "throughput", "req/s": "rate", "GiB": "memory", "%": "share"}
+PARAMETER_AXES = {  # how a swept key reads on an axis, with its unit
+    "temperature": "temperature (sampling; 0 = greedy)", "top_k": "top_k (tokens kept)",
+    "top_p": "top_p (probability mass kept)", "num_beams": "beams (count)", "max_new_tokens": "output length (tokens)",
+    "batch_size": "batch size (requests)", "concurrency": "concurrency (clients)",
+    "request_rate": "request rate (req/s)",
+    "quantization": "quantization (weights format)", "engine": "engine", "dtype": "dtype (weights format)",
+}
 
-    metrics = list(result.metrics)
-    if not metrics:
-        return None
-    plt = _pyplot()
-    cols = min(3, len(metrics))
-    rows = (len(metrics) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+
+def _scaled(unit: str, values: list[float | None]) -> tuple[str, list[float | None]]:
+    """Bytes are drawn in GiB, as every memory figure is."""
+    if unit == "bytes":
+        return "GiB", [None if v is None else v / 2**30 for v in values]
+    return unit, values
+
+
+def plot_parameter(result: SweepResult, key: str, path: Path) -> Path | None:
+    """Every metric against one swept parameter, one line per combination of the others, from zero; a metric
+    with fewer than two points or one value throughout (weights across a sampling sweep) is not drawn but named
+    under the plot. None when no metric is worth a panel."""
+    from mm_orch.output.plot_style import PALETTE, PlotContext, drawable, figure, finite, nan, note, save, style
+
     values = result.parameters[key]
     xs = values if _numeric(values) else list(range(len(values)))
     others = [k for k in result.parameters if k != key]
     series: dict[tuple, dict[Any, dict[str, float | None]]] = {}
     for p in result.points:
         series.setdefault(tuple(p.params[k] for k in others), {})[p.params[key]] = p.metrics
-    for ax, m in zip(axes.flat, metrics, strict=False):
-        for combo, by_value in series.items():
-            ys = [by_value.get(v, {}).get(m) for v in values]
-            label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(others, combo, strict=True)) or None
-            ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
+    lines = {m: [[by_value.get(v, {}).get(m) for v in values] for by_value in series.values()] for m in result.metrics}
+    drawn = [m for m in result.metrics if drawable(xs, *lines[m])]
+    skipped = []
+    for m in result.metrics:
+        if m not in drawn:
+            got = {round(v, 12) for ys in lines[m] for v in finite(ys)}
+            unit, shown = _scaled(result.metrics[m].unit, [next(iter(got))] if len(got) == 1 else [])
+            why = f"constant at {shown[0]:.4g} {unit}" if len(got) == 1 else f"{len(got)} value(s)"
+            skipped.append(f"{result.metrics[m].label} ({why})")
+    if not drawn:
+        return None
+    ctx = PlotContext.of(result)
+    fig, axes = figure(len(drawn), ctx, f"Sweep: metrics against {key}", cols=3, height=3.0,
+                       extra_top=0.15, extra_bottom=0.15 if skipped else 0.0, row_gap=0.95)
+    axis_label = PARAMETER_AXES.get(key, key)
+    for ax, m in zip(axes, drawn, strict=True):
         d = result.metrics[m]
-        ax.set_title(f"{m}\n({d.unit}, {d.direction} is better)", fontsize=8)
-        ax.set_xlabel(key)
-        if not _numeric(values):
-            ax.set_xticks(xs, [_fmt(v) for v in values])
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
+        width = 0.8 / max(1, len(series))
+        for i, (color, (combo, ys)) in enumerate(zip(PALETTE, zip(series, lines[m], strict=True), strict=False)):
+            unit, ys = _scaled(d.unit, ys)
+            label = ", ".join(f"{k}={_fmt(v)}" for k, v in zip(others, combo, strict=True)) or None
+            if _numeric(values):
+                ax.plot(xs, [nan(y) for y in ys], marker="o", color=color, label=label)
+            else:  # categories: bars from zero, side by side per combination of the other keys
+                offset = (i - (len(series) - 1) / 2) * width
+                ax.bar([x + offset for x in xs], [nan(y) for y in ys], width=width * 0.95, color=color, label=label)
+        unit = _scaled(d.unit, [])[0]
+        title = textwrap.shorten(d.label, 60, placeholder="...") + f"\n({d.direction} is better)"
+        style(ax, title, axis_label, f"{QUANTITY.get(unit, d.label.split(' (')[0][:24])} ({unit})")
+        ax.title.set_fontsize(9)
+        ax.set_xticks(xs, [_fmt(v) if v is not None else "none" for v in values])
     if others and len(series) > 1:
-        axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"{result.model_name} ({result.engine}): metrics against {key}", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+        axes[0].legend(fontsize=7, loc="lower right")
+    if skipped:
+        note(fig, "Not drawn (one point, or one value throughout): " + "; ".join(skipped) + ".")
+    return save(fig, path)
 
 
 def write_sweep(result: SweepResult, out_dir: str | Path, stem: str | None = None,

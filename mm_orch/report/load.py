@@ -62,6 +62,17 @@ class TokenCounting(BaseModel):
     tokenizer: str | None = Field(None, description="The local tokenizer used, or why there is none.")
 
 
+class LoadTimeline(BaseModel):
+    """Each request's latency against its due time, for the plot over the run: columns of one row per request
+    (failed ones have null latencies), evenly thinned to at most 1,000 rows."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests: int = Field(description="Requests of the run; more than the rows when thinned.")
+    due_s: list[float] = Field(description="Due time since the first request was due, seconds.")
+    ttft_from_arrival_ms: list[float | None] = Field(description="First token - due, ms; null if it failed.")
+    tpot_ms: list[float | None] = Field(description="TPOT, ms; null if it failed or had one output token.")
+
+
 class LoadResult(BaseModel):
     """The `load` report section, Report.load (open-loop traffic). Times in ms, rates in requests/s.
     Written and read back through the model (extra keys are errors); its metrics are in the catalogue below."""
@@ -96,3 +107,5 @@ class LoadResult(BaseModel):
     client_cpu: ClientCpu | None
     calibration: Calibration | None = Field(description="This machine's client ceiling against the mock server.")
     calibration_note: str = Field(description="Where the calibration came from, or why there is none.")
+    timeline: LoadTimeline | None = Field(None, description="Each request's TTFT from arrival and TPOT against its "
+                                          "due time (the plot over the run); null in reports written before it.")

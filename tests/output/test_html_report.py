@@ -256,17 +256,21 @@ def test_verdicts(main_report):
     assert verdict_of({**base, "incomplete": True, "missing_tests": ["throughput"]}) == "INCOMPLETE"
 
 
-def test_load_timeline_is_plotted_when_the_requests_are_kept(load_report):
+def test_load_timeline_is_plotted_when_the_report_keeps_it(load_report):
     report = copy.deepcopy(load_report)
-    report["load"]["requests"] = [
-        {"due_s": i * 0.1, "ttft_from_arrival_ms": 5.0 + i, "tpot_ms": 3.0 + (i % 3)} for i in range(50)
-    ]
+    report["load"]["timeline"] = {
+        "requests": 50,
+        "due_s": [i * 0.1 for i in range(50)],
+        "ttft_from_arrival_ms": [5.0 + i for i in range(50)],
+        "tpot_ms": [3.0 + (i % 3) if i != 7 else None for i in range(50)],
+    }
     specs = {s["title"]: s for s in chart_specs(render_html(report))}
-    over_time = specs["Load test: TTFT over time"]
+    over_time = specs["Load test: TTFT from arrival over the run"]
     assert over_time["x"]["unit"] == "s" and len(over_time["x"]["values"]) == 50
     assert over_time["series"][0]["style"] == "points"
-    assert "Load test: TPOT over time" in specs
-    assert "Load test: TTFT over time" not in titles(render_html(load_report))  # not in today's reports
+    assert [s["label"] for s in over_time["series"]][-1] == "SLO TTFT \u2264 100 ms"
+    assert specs["Load test: TPOT over the run"]["series"][0]["values"][7] is None
+    assert not any("over the run" in t for t in titles(render_html(load_report)))  # a report from before the field
 
 
 def test_context_length_axis_is_log2_in_tokens():

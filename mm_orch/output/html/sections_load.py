@@ -75,29 +75,26 @@ def load_section(report: dict, charts: Charts) -> tuple[str, str]:
     return "".join(plots), f"<h3>Load test{esc(burst)}</h3>" + kv_table(facts) + dist_table(dists)
 
 
-TIME_KEYS = ("due_s", "t_s", "time_s", "sent_s", "start_s")
-
-
 def timeline_charts(load: dict, charts: Charts, slo: dict) -> list[str]:
-    """TTFT and TPOT over the run, when the load section keeps its requests: a list under requests, records or
-    timeline of dicts with a time in seconds from the start (one of TIME_KEYS) and ttft_from_arrival_ms or
-    ttft_ms, and tpot_ms. Thinned to MAX_TIMELINE_POINTS."""
-    recs = next((dicts(load.get(k)) for k in ("requests", "records", "timeline") if dicts(load.get(k))), [])
-    tkey = next((k for k in TIME_KEYS if recs and all(num(r.get(k)) is not None for r in recs)), None)
-    if not tkey:
+    """TTFT from arrival and TPOT of each request against its due time, from the load section's timeline
+    (columns due_s, ttft_from_arrival_ms, tpot_ms; the run may have thinned it). At most MAX_TIMELINE_POINTS."""
+    cols = as_dict(load.get("timeline"))
+    due = cols.get("due_s") if isinstance(cols.get("due_s"), list) else []
+    rows = [i for i, v in enumerate(due) if num(v) is not None]
+    rows = rows[:: max(1, math.ceil(len(rows) / MAX_TIMELINE_POINTS))]
+    if len(rows) < 2:
         return []
-    recs = sorted(recs, key=lambda r: r[tkey])[:: max(1, math.ceil(len(recs) / MAX_TIMELINE_POINTS))]
-    x = axis("time since the first request was due", "s", [r[tkey] for r in recs])
+    x = axis("due time since the first request", "s", [due[i] for i in rows])
     out = []
-    for keys, name, limit in (
-        (("ttft_from_arrival_ms", "ttft_ms"), "TTFT", slo.get("ttft_ms")),
-        (("tpot_ms",), "TPOT", slo.get("tpot_ms")),
+    for key, name, limit in (
+        ("ttft_from_arrival_ms", "TTFT from arrival", slo.get("ttft_ms")),
+        ("tpot_ms", "TPOT", slo.get("tpot_ms")),
     ):
-        vals = [next((r[k] for k in keys if num(r.get(k)) is not None), None) for r in recs]
-        series = [Series(f"{name} per request", vals, "points")]
+        vals = [dig(cols, key, i) for i in rows]
+        series = [Series(f"{name}, one dot per request", vals, "points")]
         if limit is not None:
-            series.append(Series(f"SLO {name} {LE} {format_number(limit)} ms", [limit] * len(recs), "dash"))
-        out.append(line_chart(charts, f"Load test: {name} over time", x, (name, "ms"), series))
+            series.append(Series(f"SLO {name.split()[0]} {LE} {format_number(limit)} ms", [limit] * len(rows), "dash"))
+        out.append(line_chart(charts, f"Load test: {name} over the run", x, (name, "ms"), series))
     return out
 
 
