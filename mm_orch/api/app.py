@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mm_orch import __version__
 from mm_orch.api.auth import TOKEN_ENV, require_token
+from mm_orch.api.dashboard import dashboard
 from mm_orch.api.faults import CatchAll
 from mm_orch.api.limits import BodySizeLimit
 from mm_orch.api.routes import Service, jobs, public
@@ -111,6 +112,7 @@ def create_app(config: Config, data_dir: str | Path, api_token: str | None = Non
     app.include_router(public)
     app.include_router(jobs, dependencies=[Depends(require_token)] if api_token else None,
                        responses={401: {"model": ErrorBody}} if api_token else None)
+    app.include_router(dashboard)  # pages for people (not in the schema); its own session cookie and CSRF checks
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.openapi = _openapi_with_models(app, config)
