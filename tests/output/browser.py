@@ -54,8 +54,9 @@ def skip_reason() -> str | None:
 
 
 @contextmanager
-def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
-    """A playwright BrowserContext on Debian's Chromium, headless, offline, with a fresh user-data-dir."""
+def chromium(width: int = 1280, height: int = 900, offline: bool = True) -> Iterator[Any]:
+    """A playwright BrowserContext on Debian's Chromium, headless, with a fresh user-data-dir; offline unless a
+    test talks to a server of its own (the dashboard on 127.0.0.1)."""
     from playwright.sync_api import sync_playwright
 
     binary = chromium_path()
@@ -68,7 +69,7 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": width, "height": height},
-            offline=True,
+            offline=offline,
         )
         try:
             yield context
