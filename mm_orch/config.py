@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from mm_orch.errors import ConfigError
 from mm_orch.io import MAX_CONFIG_BYTES, read_user_file, yaml_loads
 from mm_orch.settings.generation import GenerationSettings
+from mm_orch.settings.open_loop import SloSearchSettings, SteadySettings, TraceSettings
 from mm_orch.settings.schedule import ScheduleSpec
 from mm_orch.settings.strict import Strict
 from mm_orch.settings.studies import StudySettings
@@ -92,12 +93,38 @@ class LoadSettings(ScheduleSpec):
     knee_ttft_factor: float = Field(2.0, gt=1, description="Saturation: the knee is the highest rate whose tail TTFT "
                                     "(from arrival) stays within this factor of the lowest rate's (and every "
                                     "rate's below it).")
+    exact_rate: bool = Field(True, description="Stretch the drawn gaps so that the schedule's rate (first to last "
+                             "due) is exactly request_rate, the arrivals' shape kept (default: a run asked for 50 "
+                             "req/s offers 50, not one Poisson draw's 42 or 57).")
+    # issue 23: the SLO on every open-loop run, the max-rate search, the steady window, trace replay
+    slo_percentile: float = Field(99.0, gt=0, lt=100, description="The SLO holds when at least this percent of "
+                                  "requests meet every objective (p99 TTFT <= X); the max-rate search judges by it.")
+    max_rate_at_slo: bool = Field(False, description="--request-rate max-slo: search the highest rate that meets "
+                                  "studies.slo at slo_percentile (settings in slo_search).")
+    slo_search: SloSearchSettings = Field(default_factory=SloSearchSettings)
+    steady: SteadySettings = Field(default_factory=SteadySettings, description="Warm-up and cool-down trimming.")
+    trace: TraceSettings | None = Field(None, description="Replay a trace's arrival times and lengths instead of "
+                                        "the drawn schedule (--trace).")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> LoadSettings:
+        modes = [n for n, on in (("saturation (--request-rate sweep)", self.saturation),
+                                 ("max_rate_at_slo (--request-rate max-slo)", self.max_rate_at_slo),
+                                 ("trace (--trace)", self.trace is not None)) if on]
+        if len(modes) > 1:
+            raise ValueError(f"{modes[0]} and {modes[1]} both set the rate: choose one")
+        return self
 
 
 class ReportSettings(Strict):
     output_dir: str = "data/benchmarks"
     format: Literal["json", "csv"] = "json"
     include_system_info: bool = True
+    save_requests: bool | str = Field(False, description="Every open-loop request as one JSONL line (due, sent, "
+                                      "first token, ITL, end, tokens and their source, success, error): true = "
+                                      "<report stem>_requests.jsonl beside the report, or a path (--save-requests).")
+    label: str | None = Field(None, min_length=1, max_length=200, description="The run's name (--label), recorded in "
+                              "the report: --compare and sweeps name columns by it.")
 
 
 class BenchmarkSettings(Strict):

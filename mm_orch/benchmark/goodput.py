@@ -39,6 +39,15 @@ def goodput(records: Sequence[RequestRecord], wall_time_s: float, slo: SLO) -> G
                          missed_by=missed, failed=len(records) - len(ok))
 
 
+def goodput_at(records: Sequence[RequestRecord], wall_time_s: float, slo: SLO, percentile: float) -> GoodputResult:
+    """goodput() with the SLO's verdict at a percentile: held when every objective is met by at least percentile %
+    of the requests (a failed request meets none; one without a TPOT cannot miss a TPOT objective)."""
+    g = goodput(records, wall_time_s, slo)
+    n = g.requests
+    held = n > 0 and all((n - g.failed - missed) * 100 >= percentile * n - 1e-9 for missed in g.missed_by.values())
+    return g.model_copy(update={"percentile": percentile, "held": held if n else None})
+
+
 def parse_slo(items: Sequence[str]) -> dict[str, float]:
     """--slo ttft_ms=200 --slo tpot_ms=50 -> {"ttft_ms": 200.0, "tpot_ms": 50.0}; bad items raise ConfigError."""
     out: dict[str, float] = {}

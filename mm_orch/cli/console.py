@@ -90,7 +90,9 @@ def summary_table(report: Report) -> Table:
     t = Table(title=f"{report.model_name} on {report.engine} ({device})", show_header=True)
     for c in ("metric", "value", "unit"):
         t.add_column(c, justify="right" if c == "value" else "left")
-    for s in catalogue.slots(report, summary=True).values():
+    from mm_orch.output.headline import summary_slots  # a saturation or search burst is never a headline
+
+    for s in summary_slots(report).values():
         t.add_row(s.label, catalogue.format_value(s.value), s.metric.unit)
     if report.memory is not None:
         for name, fig in (("model load memory", report.memory.model_load), ("peak memory", report.memory.peak)):

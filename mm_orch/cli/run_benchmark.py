@@ -18,6 +18,7 @@ def run_cli(a: argparse.Namespace) -> int:
     from mm_orch.benchmark.prompts import load_prompt_file
     from mm_orch.cli.console import progress_for, summary_table, validation_table
     from mm_orch.config import apply_overrides, deep_merge, load_config
+    from mm_orch.output.headline import headlines, load_is_burst
     from mm_orch.run.session import SessionOptions, run_session
 
     out, err = Console(), Console(stderr=True)
@@ -26,7 +27,7 @@ def run_cli(a: argparse.Namespace) -> int:
                                cli_load.load_overrides(a))
     cfg = apply_overrides(cfg, overrides, source="command line")
     tests = study_cli.tests(a, [t.strip() for t in a.tests.split(",") if t.strip()], ",".join(TEST_TYPES))
-    cli_load.check_saturation(a, tests)  # --request-rate sweep needs --tests load
+    cli_load.check_load_flags(a, tests)  # --request-rate sweep / max-slo, --trace ... need --tests load
     opts = SessionOptions(model_name=a.model, tests=tests,
                           prompts=load_prompt_file(a.prompts) if a.prompts else None, repeat=a.repeat,
                           baseline=a.baseline, allow_env_mismatch=a.allow_env_mismatch,
@@ -40,14 +41,18 @@ def run_cli(a: argparse.Namespace) -> int:
     except BenchmarkInterrupted as e:  # Ctrl-C: the session wrote what finished (atomically), marked incomplete
         if e.path is not None:
             err.print(f"report (incomplete): {e.path}", soft_wrap=True, highlight=False)
+        if getattr(e, "requests", None) is not None:
+            err.print(f"requests (incomplete): {e.requests}", soft_wrap=True, highlight=False)
         raise
     except OutputError as e:  # a later write failed (disk full ...): what was kept is still named
         for label, path in e.written:
             out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
         raise
     report = result.report
+    for line in headlines(report):  # the answer first: the max rate at SLO, what a load run delivered
+        out.print(line, markup=False, soft_wrap=True, highlight=False)
     out.print(summary_table(report))
-    if report.load is not None:
+    if report.load is not None and not load_is_burst(report):  # a saturation or search burst is no headline
         out.print(cli_load.load_table(report.load))
     for line in study_cli.summary(report):  # the study sections, a few lines each
         out.print(line, markup=False, soft_wrap=True)
@@ -61,7 +66,8 @@ def run_cli(a: argparse.Namespace) -> int:
         else:
             cli_gate.wide(out).print(validation_table(report.validation))
     study = [("study", p) for p in result.study_files]  # e.g. the context-length curve
-    written = (("report", result.path), ("summary", result.markdown), ("html", result.html), ("junit", result.junit))
+    written = (("report", result.path), ("summary", result.markdown), ("html", result.html), ("junit", result.junit),
+               ("requests", result.requests))
     for label, path in (*written, *study):
         if path is not None:
             out.print(f"{label}: {path}", soft_wrap=True, highlight=False)

@@ -67,7 +67,7 @@ def cpu_seconds() -> float:
 # -- async_http -------------------------------------------------------------------------------------
 async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequence[bytes],
                          indices: Sequence[int], dues: Sequence[int], cap: int | None,
-                         advance=None) -> list[LoadRecord]:
+                         advance=None, watch=None) -> list[LoadRecord]:
     """Sends reqs[k] at dues[k] (absolute ns) through the client; at most cap in flight.
 
     Under the cap, due requests wait in order for a slot. A slot is handed over inside the read of the last
@@ -75,7 +75,11 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
     it), before anything is decoded: otherwise a burst of completions (a closed loop's wave) sends its
     successors only after decoding all of them, and the loop runs below its true rate. Responses are
     decoded (client.finish) once all have ended, up to DECODE_BACKLOG_EVENTS; the caller's CPU figure
-    includes that work."""
+    includes that work.
+
+    watch (optional): watch.ended(due, end) hears of each request as it ends, and watch.stop(due) is asked before
+    each send; when it says stop, the requests due from there on are not sent (a probe over capacity), and the
+    run ends once those already sent (or held by the cap) have ended."""
     loop = asyncio.get_running_loop()
     out: list[LoadRecord] = []
     waiting: deque[tuple[int, int]] = deque()  # (k, due): due, held by the cap
@@ -87,6 +91,7 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
     finish = getattr(client, "finish", lambda x: x)
     raw: list = []  # (k, due, slot, fetched) not decoded yet
     backlog = 0  # their events
+    expected = len(dues)  # requests the run waits for (fewer when watch stops it)
 
     def launch(k: int, due: int, slot: int) -> None:
         nonlocal inflight
@@ -112,6 +117,8 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
         nonlocal backlog
         try:
             x = await fetch(reqs[k], bodies[k], fut, release)
+            if watch is not None:
+                watch.ended(due, now_ns())
             n_events = len(x.res.payloads) if hasattr(x, "res") else 0
             if backlog + n_events <= DECODE_BACKLOG_EVENTS:
                 raw.append((k, due, slot, x))
@@ -125,18 +132,21 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
             if not all_done.done():
                 all_done.set_exception(e)
             return
-        if len(out) + len(raw) == len(dues) and not all_done.done():
+        if len(out) + len(raw) == expected and not all_done.done():
             all_done.set_result(None)
 
     try:
         for k, due in enumerate(dues):
             while (delay := due - now_ns()) > 0:  # timers may fire up to a millisecond early: never send early
                 await asyncio.sleep(delay / 1e9)
+            if watch is not None and watch.stop(due):
+                expected = k
+                break
             if cap is None or (inflight < cap and not waiting):
                 launch(k, due, due)
             else:
                 waiting.append((k, due))
-        if dues:
+        if expected and len(out) + len(raw) < expected:
             await all_done
     finally:
         for t in list(tasks):

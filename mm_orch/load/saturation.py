@@ -28,7 +28,9 @@ from mm_orch.benchmark.goodput import goodput
 from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine
 from mm_orch.errors import ConfigError
+from mm_orch.load.queue_watch import QueueWatch
 from mm_orch.report.saturation import SaturationPoint, SaturationResult
+from mm_orch.settings.open_loop import SteadySettings
 from mm_orch.settings.slo import SLO
 
 if TYPE_CHECKING:
@@ -72,13 +74,18 @@ def _stat(d: Any, stat: str) -> float | None:
     return getattr(d, stat) if d is not None else None
 
 
-def _from_arrival(recs: Sequence[LoadRecord]) -> list:
+def from_arrival(recs: Sequence[LoadRecord]) -> list:
     """The records with their start moved to the due time, so goodput's TTFT/E2E count from arrival."""
     return [dataclasses.replace(r.record, start_ns=r.due_ns) for r in recs]
 
 
 def point(kind: str, load: LoadResult, recs: Sequence[LoadRecord], slo: SLO | None, tail: str) -> SaturationPoint:
+    """One point of the curve from its run (the steady window's figures; goodput from the run when it had the SLO,
+    else from the records)."""
     m = load.metrics
+    good = load.goodput
+    if good is None and slo is not None:
+        good = goodput(from_arrival(recs), m.wall_time_s, slo)
     return SaturationPoint(
         kind=kind, requested_rate_rps=load.requested_rate_rps, schedule_rate_rps=load.schedule_rate_rps,
         achieved_rps=load.throughput_rps,
@@ -90,7 +97,7 @@ def point(kind: str, load: LoadResult, recs: Sequence[LoadRecord], slo: SLO | No
         e2e_p50_ms=_stat(load.e2e_from_arrival_ms, "median"), e2e_tail_ms=_stat(load.e2e_from_arrival_ms, tail),
         schedule_lag_tail_ms=_stat(load.schedule_lag_ms, tail), peak_in_flight=load.peak_in_flight,
         requests=m.completed + m.failed, failed=m.failed,
-        goodput=goodput(_from_arrival(recs), m.wall_time_s, slo) if slo else None)
+        goodput=good, stopped_early=load.stopped_early)
 
 
 def _knee_note(points: list[SaturationPoint], knee: int | None, factor: float) -> str:
@@ -105,8 +112,17 @@ def _knee_note(points: list[SaturationPoint], knee: int | None, factor: float) -
             f"{factor:g}x the lowest rate's ({got} at {nxt.requested_rate_rps:.3g} req/s)")
 
 
+def span_ns(settings: Any, rate: float) -> int:
+    """The length of an exact-rate schedule at rate (first to last due), for the queue watch."""
+    span = (settings.num_requests - 1) / rate if settings.num_requests else settings.duration_seconds
+    if settings.duration_seconds is not None:
+        span = min(span, settings.duration_seconds)
+    return round(span * 1e9)
+
+
 def run_saturation(engine: Engine, settings: Any, prompts: Sequence[str], progress: Progress | None = None,
-                   ignore_eos: bool = True, slo: SLO | None = None) -> tuple[LoadResult, SaturationResult]:
+                   ignore_eos: bool = True, slo: SLO | None = None, request_log: Any = None
+                   ) -> tuple[LoadResult, SaturationResult]:
     """The burst, then the open-loop rates; (the burst's LoadResult, the curve). settings: config.LoadSettings."""
     from mm_orch.load.dispatch import run_load
 
@@ -115,8 +131,9 @@ def run_saturation(engine: Engine, settings: Any, prompts: Sequence[str], progre
         raise ConfigError("--request-rate sweep needs benchmark.load.num_requests (the burst's size)")
     base = settings.model_copy(update={"saturation": False, "exact_rate": True})
     burst_recs: list[LoadRecord] = []
-    burst_load = run_load(engine, base.model_copy(update={"request_rate": float("inf")}), prompts, progress,
-                          ignore_eos, keep=burst_recs)
+    burst_load = run_load(engine, base.model_copy(update={"request_rate": float("inf"), "steady": SteadySettings()}),
+                          prompts, progress, ignore_eos, keep=burst_recs, slo=slo, phase="saturation burst",
+                          request_log=request_log)
     top = burst_load.throughput_rps
     if not top or not burst_load.metrics.completed:
         from mm_orch.errors import EngineError
@@ -127,8 +144,10 @@ def run_saturation(engine: Engine, settings: Any, prompts: Sequence[str], progre
     runs = []
     for r in rates(top, settings.sweep_points, settings.sweep_low_fraction):
         recs: list[LoadRecord] = []
+        watch = QueueWatch(span_ns(base, r))
         runs.append((run_load(engine, base.model_copy(update={"request_rate": r}), prompts, progress, ignore_eos,
-                              keep=recs), recs))
+                              keep=recs, slo=slo, watch=watch, phase=f"saturation {r:.4g} req/s",
+                              request_log=request_log), recs))
     tail = tail_statistic([load.metrics.completed for load, _ in runs])
     burst = point("burst", burst_load, burst_recs, slo, tail)
     points = [point("rate", load, recs, slo, tail) for load, recs in runs]

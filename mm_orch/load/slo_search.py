@@ -35,152 +35,30 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from statistics import NormalDist
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from mm_orch.errors import ConfigError
+from mm_orch.load.slo_stats import effective_n, fit_logistic, t_quantile, wilson
+from mm_orch.report.max_rate import ProbeOutcome, ProbeRecord, RatePoint, SloSearchResult, StopReason
 
-
-class ProbeOutcome(BaseModel):
-    """What one probe measured at one requested rate, judged against the SLO's limits."""
-
-    model_config = ConfigDict(extra="forbid")
-    rate: float = Field(gt=0, description="Requested rate (req/s).")
-    duration_s: float = Field(ge=0, description="How long the probe ran (its schedule, or until it stopped early).")
-    n: int = Field(ge=0, description="Requests judged (completed in the probe's steady window).")
-    met: dict[str, int] = Field(description="Per SLO metric: requests that met its limit.")
-    met_all: int | None = Field(None, ge=0, description="Requests that met every limit (goodput's numerator).")
-    values: dict[str, float] = Field(
-        default_factory=dict,
-        description="Per SLO metric: the measured value at the "
-        "judged percentile (for display; the verdict is the met share).",
-    )
-    n_eff: float | None = Field(
-        None, gt=0, description="Effective independent requests (queueing correlates them); None = n."
-    )
-    sent_rate: float | None = Field(None, description="The rate actually sent or drawn, when the probe knows it.")
-    growing: bool = Field(False, description="The queue grew without bound: over capacity, a failure.")
-    stopped_early: bool = Field(False, description="The probe ended before its duration (e.g. growing).")
-    note: str | None = None
-
-
-class ProbeRecord(ProbeOutcome):
-    """A probe as the search used it."""
-
-    phase: Literal["bracket", "bisect", "repeat", "refine"]
-    passed: bool = Field(description="This probe alone: every metric's met share >= the percentile, not growing.")
-    verdict: Literal["pass", "fail", "unsure"] = Field(
-        description="All probes at this rate so far, pooled, at the search's confidence."
-    )
-
-
-class RatePoint(BaseModel):
-    """The pooled evidence at one probed rate."""
-
-    rate: float
-    probes: int
-    n: int
-    n_eff: float
-    share: dict[str, float] = Field(description="Met share per metric (pooled).")
-    share_low: dict[str, float] = Field(description="Wilson lower bound of the met share at the confidence.")
-    share_high: dict[str, float] = Field(description="Wilson upper bound of the met share at the confidence.")
-    growing: bool
-    passed: bool = Field(description="Point verdict: every share >= the percentile and never growing.")
-    verdict: Literal["pass", "fail", "unsure"]
-
-
-StopReason = Literal["precision", "max_probes", "lowest_rate_failed", "highest_rate_passed"]
-
-
-class SloSearchResult(BaseModel):
-    """The highest rate that met the SLO, its confidence interval and every probe behind it."""
-
-    slo: dict[str, float] = Field(description="Metric -> limit (lower is better), e.g. {'ttft_ms': 200}.")
-    percentile: float
-    confidence: float
-    rate: float | None = Field(
-        description="The rate at which the SLO just holds (the met share = the percentile); None when even lo failed."
-    )
-    method: Literal["fit", "bisection"] = Field(
-        "bisection",
-        description="fit: where a logistic fit of the probes' "
-        "fail share against the rate crosses 1 - percentile; bisection: the "
-        "highest rate whose probes met the SLO (too few failures to fit).",
-    )
-    ci_low: float | None = Field(
-        description="The rate's confidence interval: the fit's, or without a fit the "
-        "highest rate that met the SLO at the confidence (None: none did) ..."
-    )
-    ci_high: float | None = Field(description="... and the lowest that failed it at the confidence (None: none).")
-    confident_pass: float | None = Field(
-        None,
-        description="Highest probed rate whose met share was above the "
-        "percentile at the confidence (below any confident failure).",
-    )
-    confident_fail: float | None = Field(
-        None,
-        description="Lowest probed rate whose met share was below the "
-        "percentile at the confidence, or whose queue grew without bound.",
-    )
-    bracket_low: float | None = Field(description="The final bisection bracket: highest point pass ...")
-    bracket_high: float | None = Field(description="... and lowest point fail (None: none failed).")
-    stop_reason: StopReason
-    min_requests: int = Field(
-        description="Requests a probe is sized for at least: ceil(10 / (1 - p/100)); more where failures cluster."
-    )
-    probes: list[ProbeRecord]
-    points: list[RatePoint]
-    probe_seconds: float = Field(description="Sum of the probes' durations: the search's cost on a real server.")
-    elapsed_s: float = Field(description="Wall time of the search (the probes included).")
-    notes: list[str] = Field(default_factory=list)
+__all__ = [
+    "ProbeOutcome",
+    "ProbeRecord",
+    "RatePoint",
+    "SloSearchResult",
+    "effective_n",
+    "headline",
+    "min_requests_for",
+    "outcome_from_samples",
+    "queue_growing",
+    "search_max_rate",
+    "wilson",
+]
+_t_quantile = t_quantile  # the tests' name
 
 
 def min_requests_for(percentile: float, tail: int = 10) -> int:
     """Requests a probe needs so that its percentile rests on `tail` requests beyond it."""
     return math.ceil(round(tail / (1 - percentile / 100), 6))  # round: 1 - 0.999 is not exactly 0.001
-
-
-def wilson(k: float, n: float, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a binomial share k/n (two-sided at confidence); n may be an effective size."""
-    if n <= 0:
-        return 0.0, 1.0
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = min(1.0, max(0.0, k / n))
-    denom = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, center - half), min(1.0, center + half)
-
-
-def effective_n(met: Sequence[bool], gap: int = 10) -> float:
-    """Effective sample size of a pass/fail sequence in arrival order (regenerative / cluster estimate).
-
-    In a queue one slow stretch fails many consecutive requests, so n of them carry less evidence than n coin
-    flips. The sequence is cut into cycles, each starting at a cluster of failures (failures less than `gap`
-    passes apart); cycles are nearly independent, and the ratio estimator's variance over them gives the
-    share's variance, hence n_eff = p (1 - p) / var. (Against the capped mock's exact queue it recovers
-    75-90 % of the true variance, where batch means of 50 requests recover half.) Never above n; n when the
-    sequence cannot tell (all met or none)."""
-    import numpy as np
-
-    fail = ~np.asarray(met, dtype=bool)
-    n, k = fail.size, int(fail.sum())
-    if k == 0 or k == n:
-        return float(n)
-    idx = np.flatnonzero(fail)
-    starts = idx[np.concatenate(([True], np.diff(idx) > gap))]
-    bounds = np.unique(np.concatenate(([0], starts, [n])))
-    cum = np.concatenate(([0], np.cumsum(fail)))
-    f_cycle = cum[bounds[1:]] - cum[bounds[:-1]]
-    n_cycle = np.diff(bounds)
-    c = f_cycle.size
-    r = k / n
-    var = float(((f_cycle - r * n_cycle) ** 2).sum()) / n**2 * (c / (c - 1) if c > 1 else 1.0)
-    if var <= 0:
-        return float(n)
-    return float(min(n, max(1.0, r * (1 - r) / var)))
 
 
 def outcome_from_samples(
@@ -539,7 +417,7 @@ class _Search:
         near = [o for o in self.records if not o.growing and o.n > 0 and lo <= o.rate <= hi]
         best = None
         for m in self.slo:
-            fit = _fit_logistic(
+            fit = fit_logistic(
                 [(o.rate, o.n - o.met[m], o.n) for o in near], self.pct / 100, self.conf, self.design_effect(lo, hi)
             )
             if fit is None or not (math.isfinite(fit[0]) and lo <= fit[0] <= hi):
@@ -547,79 +425,6 @@ class _Search:
             if best is None or fit[0] < best[0]:
                 best = (fit[0], fit[1], len(near))
         return best
-
-
-def _fit_logistic(
-    probes: list[tuple[float, int, int]], p: float, confidence: float, min_dispersion: float = 1.0
-) -> tuple[float, float] | None:
-    """Quasi-binomial logistic regression of the fail share on rate, one row per probe (rate, fails, n):
-    (the rate where the fail share is 1 - p, the half-width of its interval at the confidence); None when the
-    data cannot place it (fewer than 4 probes, or 2 rates, or 2 probes with failures; no rise).
-
-    Requests in a queue fail in clusters, so the binomial variance is too small by a factor (the dispersion)
-    that is estimated from the probes' scatter about the line (Pearson chi-square / (probes - 2)) and the
-    interval uses Student's t: independent probes are the honest replicates, however their requests cluster.
-    min_dispersion (the probes' own clustering estimate) keeps a lucky small scatter from narrowing it.
-    Fitted by iteratively reweighted least squares (weights from fitted, not observed, shares: a handful of
-    failures per probe would bias a fit on observed ones)."""
-    import numpy as np
-
-    if len(probes) < 4 or len({r for r, _, _ in probes}) < 2 or sum(1 for _, k, _ in probes if k > 0) < 2:
-        return None
-    r, k, n = (np.asarray(c, dtype=float) for c in zip(*probes, strict=True))
-    y = k / n
-    r0 = float(np.average(r, weights=n))
-    X = np.column_stack([np.ones_like(r), r - r0])
-    y_bar = float(np.clip(k.sum() / n.sum(), 1e-6, 1 - 1e-6))
-    beta = np.array([math.log(y_bar / (1 - y_bar)), 0.0])
-    for _ in range(100):
-        mu = _sigmoid(X @ beta)
-        v = np.clip(mu * (1 - mu), 1e-12, None)
-        xtw = X.T * (n * v)
-        try:
-            step = np.linalg.solve(xtw @ X, X.T @ (n * (y - mu)))
-        except np.linalg.LinAlgError:
-            return None
-        beta = beta + step
-        if float(np.max(np.abs(step))) < 1e-9:
-            break
-    else:
-        return None
-    a, b = float(beta[0]), float(beta[1])
-    if not (b > 0 and math.isfinite(a)):
-        return None
-    mu = _sigmoid(X @ beta)
-    v = np.clip(mu * (1 - mu), 1e-12, None)
-    dof = len(probes) - 2
-    dispersion = max(1.0, min_dispersion, float((n * (y - mu) ** 2 / v).sum()) / dof)
-    cov = np.linalg.inv((X.T * (n * v)) @ X) * dispersion
-    x_star = (math.log((1 - p) / p) - a) / b
-    grad = np.array([-1 / b, -x_star / b])  # d x_star / d (a, b)
-    half = _t_quantile(0.5 + confidence / 2, dof) * math.sqrt(max(float(grad @ cov @ grad), 0.0))
-    return x_star + r0, half
-
-
-def _sigmoid(x):
-    import numpy as np
-
-    return 1 / (1 + np.exp(-np.clip(x, -500, 500)))  # clipped: a diverging fit must not overflow
-
-
-def _t_quantile(q: float, dof: int) -> float:
-    """Student's t quantile (exact for 1 and 2 degrees of freedom, a Cornish-Fisher series beyond: within
-    1 % from 3 on), so that no scipy is needed."""
-    if dof == 1:
-        return math.tan(math.pi * (q - 0.5))
-    if dof == 2:
-        return (2 * q - 1) * math.sqrt(2 / (4 * q * (1 - q)))
-    z = NormalDist().inv_cdf(q)
-    v = float(dof)
-    return (
-        z
-        + (z**3 + z) / (4 * v)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-    )
 
 
 def _meets(k: int, n: int, percentile: float) -> bool:

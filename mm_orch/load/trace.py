@@ -9,8 +9,9 @@ Three public formats, told apart by their content (a renamed or extension-less f
   Log Type (newer releases add columns; they are located by name). Failed requests have Response tokens 0.
 
 A row that asks for no output or has no input (BurstGPT's failures) cannot be replayed: it is skipped and
-counted, never silently dropped. A malformed row is a ConfigError naming the file and line. Reading stops at
-MAX_TRACE_BYTES so that a wrong path (a model file, a log) fails fast instead of filling memory.
+counted, never silently dropped. A malformed row is a ConfigError naming the file and line. The file is read through
+io.read_user_file, capped at MAX_TRACE_BYTES, so that a wrong path (a model file, a log) fails fast instead of
+filling memory.
 """
 
 from __future__ import annotations
@@ -251,24 +252,10 @@ def prefix_token_ids(
 
 
 def _read_text(name: str, max_bytes: int) -> str:
-    try:
-        with open(name, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: no such trace file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{name}: is a directory, not a trace file") from None
-    except OSError as e:
-        raise ConfigError(f"{name}: cannot read the trace ({e.strerror})") from None
-    if len(data) > max_bytes:
-        raise ConfigError(
-            f"{name}: the trace is larger than {max_bytes / 2**20:g} MiB; cut it (e.g. head -n) or use a smaller sample"
-        )
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{name}: line {line}: not UTF-8 text") from None
+    """The project's one capped reader (io.read_user_file): size checked before reading, UTF-8, one-line errors."""
+    from mm_orch.io import read_user_file
+
+    return read_user_file(name, "trace", max_bytes)
 
 
 def _count(value: object, what: str) -> int:

@@ -8,7 +8,6 @@ from typing import Any
 
 from mm_orch.gate.compare import side_by_side
 from mm_orch.io import atomic_write_text
-from mm_orch.report import catalogue
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.model import Report
 
@@ -38,8 +37,9 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _headline(report: Report) -> list[list[Any]]:
     """The catalogue's summary metrics that were measured, with units; load libraries beside model load."""
-    rows = [[f"{s.label} ({s.metric.unit})", s.value] for s in catalogue.slots(report, summary=True).values()
-            if s.value is not None]
+    from mm_orch.output.headline import summary_slots  # a saturation or search burst is never a headline
+
+    rows = [[f"{s.label} ({s.metric.unit})", s.value] for s in summary_slots(report).values() if s.value is not None]
     if report.memory and report.memory.load and report.memory.load.libraries_gb is not None:
         rows.append(["libraries imported before load (GiB)", report.memory.load.libraries_gb])
     return rows
@@ -83,9 +83,9 @@ def _load_rows(report: Report) -> list[list[Any]]:
     if load is None:
         return []
     m = load.metrics
-    dists = (("TTFT (from send)", m.ttft_ms), ("TPOT", m.tpot_ms), ("ITL", m.itl_ms), ("E2E (from send)",
-             m.e2e_latency_ms), ("TTFT (from arrival)", load.ttft_from_arrival_ms), ("E2E (from arrival)",
-             load.e2e_from_arrival_ms), ("schedule lag", load.schedule_lag_ms), ("client queue", load.client_queue_ms))
+    dists = (("TTFT (from arrival)", load.ttft_from_arrival_ms), ("E2E (from arrival)", load.e2e_from_arrival_ms),
+             ("TTFT (from send)", m.ttft_ms), ("TPOT", m.tpot_ms), ("ITL", m.itl_ms), ("E2E (from send)",
+             m.e2e_latency_ms), ("schedule lag", load.schedule_lag_ms), ("client queue", load.client_queue_ms))
     return [[name, d.median, d.p90, d.p99, d.count] if d else [name, None, None, None, 0] for name, d in dists]
 
 
@@ -93,12 +93,16 @@ def _load_markdown(report: Report) -> list[str]:
     load = report.load
     if load is None:
         return []
+    from mm_orch.output.headline import load_headline, load_is_burst
+
     s = load.schedule
     rate = "inf" if load.requested_rate_rps is None else fmt(load.requested_rate_rps)
-    return ["", f"## Open-loop load ({load.mode}, {load.workers} client process(es))", "",
-            f"{s.arrivals} arrivals (burstiness {s.burstiness:g}, seed {s.seed}), requested {rate} req/s, sent "
-            f"{fmt(load.achieved_send_rate_rps)}, completed {fmt(load.throughput_rps)} req/s; "
-            f"{load.metrics.completed} completed, {load.metrics.failed} failed; max concurrency "
+    what = "the burst that found the maximum (not a headline)" if load_is_burst(report) else load_headline(load)
+    return ["", f"## Open-loop load ({load.mode}, {load.workers} client process(es))", "", f"**{what}**", "",
+            f"{s.arrivals} arrivals (burstiness {s.burstiness:g}, seed {s.seed}), requested {rate} req/s, drawn "
+            f"{fmt(load.schedule_rate_rps)}, sent {fmt(load.achieved_send_rate_rps)}, completed "
+            f"{fmt(load.throughput_rps)} req/s; {load.metrics.completed} completed, {load.metrics.failed} failed; max "
+            "concurrency "
             f"{load.max_concurrency or 'none'}; prompts: {load.prompts}." + (f" {load.note}." if load.note else ""),
             "", table(["ms", "median", "p90", "p99", "samples"], _load_rows(report))]
 
@@ -147,6 +151,9 @@ def report_markdown(report: Report, plots: dict[str, Path] | None = None, title:
     out = [f"# {title or report.model_name + ' on ' + report.engine}", "", _context(report), ""]
     if report.warnings:
         out += ["> **Warnings**", ">"] + [f"> - {w}" for w in report.warnings]
+    from mm_orch.output.headline import headlines
+
+    out += [f"**{line.strip()}**  " for line in headlines(report)]
     out += ["", "## Summary", "", table(["metric", "value"], _headline(report))]
     if _memory_rows(report):
         out += ["", "## Memory (GiB = 2**30 bytes)", "", table(["figure", "GiB", "source", "missing because"],

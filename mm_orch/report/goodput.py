@@ -18,3 +18,7 @@ class GoodputResult(BaseModel):
     goodput_rps: float | None = Field(description="met / wall time of the phase (requests per second).")
     missed_by: dict[str, int] = Field(description="Per objective, the successful requests that missed it.")
     failed: int = Field(description="Requests that failed (they count as missing every objective).")
+    percentile: float | None = Field(None, description="The SLO's percentile (benchmark.load.slo_percentile), where "
+                                     "the verdict is given.")
+    held: bool | None = Field(None, description="Every objective met by at least `percentile` % of the requests (a "
+                              "failed request meets none): 'p99 TTFT <= 200 ms held'.")

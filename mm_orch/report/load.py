@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mm_orch.report.goodput import GoodputResult
+from mm_orch.report.load_parts import SteadyWindow, TraceReplay
 from mm_orch.report.metrics import Distribution, MetricsSummary
 from mm_orch.settings.schedule import ScheduleSpec
 
@@ -107,5 +109,17 @@ class LoadResult(BaseModel):
     client_cpu: ClientCpu | None
     calibration: Calibration | None = Field(description="This machine's client ceiling against the mock server.")
     calibration_note: str = Field(description="Where the calibration came from, or why there is none.")
+    incomplete: bool = Field(False, description="True when the run was interrupted (Ctrl-C): the figures are over "
+                             "the requests that had ended by then (see note), not the whole schedule.")
+    goodput: GoodputResult | None = Field(None, description="Requests meeting every SLO objective (TTFT and E2E "
+                                          "from arrival), with the SLO's verdict at benchmark.load.slo_percentile; "
+                                          "null without --slo.")
+    steady: SteadyWindow | None = Field(None, description="The counted window when warm-up or cool-down was "
+                                        "trimmed (benchmark.load.steady); null when every request counted.")
+    trace: TraceReplay | None = Field(None, description="The trace replayed (--trace), with the send-time error.")
+    stopped_early: str | None = Field(None, description="Why the schedule stopped before its last request (a "
+                                      "probe whose queue grew without bound), null when it ran to the end.")
+    scheduled: int | None = Field(None, description="Requests in the schedule (more than were sent when it "
+                                  "stopped early); null in older reports.")
     timeline: LoadTimeline | None = Field(None, description="Each request's TTFT from arrival and TPOT against its "
                                           "due time (the plot over the run); null in reports written before it.")

@@ -1,4 +1,5 @@
-"""The open-loop sections' metrics: `load` (one schedule) and `saturation` (the curve and its knee)."""
+"""The open-loop sections' metrics: `load` (one schedule), `saturation` (the curve and its knee) and
+`max_rate_at_slo` (the highest rate meeting the SLO)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ _E2E_MS = "mm_orch.report.metrics:e2e_ms"
 _SUMMARIZE = "mm_orch.report.metrics:summarize"
 _TPOT_MS = "mm_orch.report.metrics:tpot_ms"
 _TTFT_MS = "mm_orch.report.metrics:ttft_ms"
+_GOODPUT_FN = "mm_orch.benchmark.goodput:goodput"
+_SEND_TIME_ERROR = "mm_orch.load.trace:send_time_error"
+_SEARCH = "mm_orch.load.slo_search:search_max_rate"
+_RUN_MAX_RATE = "mm_orch.load.max_rate:run_max_rate"
 
 
 
@@ -44,34 +49,64 @@ def _dist(dist: str, stat: str, in_metrics: bool = True):
     return slots
 
 
+def _load_part(part: str, field: str):
+    """A field of an optional part of the load section (goodput, trace.send_time_error)."""
+    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
+        owner = r.load
+        for name in part.split("."):
+            owner = getattr(owner, name, None) if owner is not None else None
+        if owner is not None:
+            yield metric.slot(r, owner, field)
+    return slots
+
+
 def _load_metrics() -> list[Metric]:
+    """In the order the summary shows them: what users got (completed req/s, output tokens/s, TTFT from arrival,
+    goodput) first; the server-side and client-side figures after."""
     M, sec = Metric, "load"
     out = [
-        M("load.achieved_send_rate_rps", "load: achieved send rate", "req/s", "higher",
-          "requests sent / (last send - first send), open loop", _SUMMARIZE_LOAD, _top("achieved_send_rate_rps"),
-          sec, summary=True),
         M("load.throughput_rps", "load: completed requests/s", "req/s", "higher",
           "completed requests / (first due to last token), open loop", _SUMMARIZE_LOAD, _top("throughput_rps"),
           sec, summary=True),
         M("load.output_tokens_per_second", "load: output tokens/s", "tokens/s", "higher",
           "output tokens / (first due to last token), open loop", _SUMMARIZE,
-          _summary("output_tokens_per_second"), sec),
+          _summary("output_tokens_per_second"), sec, summary=True),
+    ]
+    for stat in ("median", "p99"):
+        out.append(M(f"load.ttft_from_arrival_ms.{stat}", f"load: TTFT from arrival {stat}", "ms", "lower",
+                     f"{stat} of first token arrival - due time (what a user waits, queueing included)",
+                     _SUMMARIZE_LOAD, _dist("ttft_from_arrival_ms", stat, in_metrics=False), sec, summary=True))
+    out += [
+        M("load.goodput_rps", "load: goodput (req/s meeting the SLOs)", "req/s", "higher",
+          "requests that succeeded and met every SLO (TTFT and E2E from arrival) / wall time, open loop",
+          _GOODPUT_FN, _load_part("goodput", "goodput_rps"), sec, summary=True),
+        M("load.slo_met_share", "load: share meeting the SLOs", "ratio", "higher",
+          "requests that succeeded and met every SLO / all requests counted, open loop", _GOODPUT_FN,
+          _load_part("goodput", "share_met"), sec),
     ]
     for dist, label, fn, what, stats in (
-            ("ttft_ms", "TTFT", _TTFT_MS, "first token arrival - send", ("median", "p99")),
+            ("ttft_ms", "TTFT from send", _TTFT_MS, "first token arrival - send", ("median", "p99")),
             ("tpot_ms", "TPOT", _TPOT_MS, "(E2E - TTFT) / (output tokens - 1)", ("median", "p99")),
-            ("e2e_latency_ms", "E2E latency", _E2E_MS, "last token arrival - send", ("median", "p99"))):
+            ("e2e_latency_ms", "E2E latency from send", _E2E_MS, "last token arrival - send", ("median", "p99"))):
         for stat in stats:
             out.append(M(f"load.{dist}.{stat}", f"load: {label} {stat}", "ms", "lower",
-                         f"{stat} of {what}, open loop", fn, _dist(dist, stat), sec,
-                         summary=dist == "ttft_ms"))
-    for dist, label, what in (
-            ("ttft_from_arrival_ms", "TTFT from arrival", "first token arrival - due time (what a user sees)"),
-            ("schedule_lag_ms", "schedule lag", "send - max(due, concurrency slot): the client's own lateness")):
-        for stat in ("median", "p99"):
-            out.append(M(f"load.{dist}.{stat}", f"load: {label} {stat}", "ms", "lower", f"{stat} of {what}",
-                         _SUMMARIZE_LOAD, _dist(dist, stat, in_metrics=False), sec,
-                         summary=dist == "schedule_lag_ms" and stat == "p99"))
+                         f"{stat} of {what}, open loop", fn, _dist(dist, stat), sec))
+    out += [
+        M("load.schedule_rate_rps", "load: drawn schedule rate", "req/s", "higher",
+          "requests of the drawn schedule / (last due - first due): the rate offered (= the requested one with "
+          "exact_rate)", _SUMMARIZE_LOAD, _top("schedule_rate_rps"), sec),
+        M("load.achieved_send_rate_rps", "load: achieved send rate", "req/s", "higher",
+          "requests sent / (last send - first send), open loop", _SUMMARIZE_LOAD, _top("achieved_send_rate_rps"),
+          sec),
+    ]
+    for stat in ("median", "p99"):
+        out.append(M(f"load.schedule_lag_ms.{stat}", f"load: schedule lag {stat}", "ms", "lower",
+                     f"{stat} of send - max(due, concurrency slot): the client's own lateness", _SUMMARIZE_LOAD,
+                     _dist("schedule_lag_ms", stat, in_metrics=False), sec, summary=stat == "p99"))
+    for stat in ("p50_ms", "p99_ms"):
+        out.append(M(f"load.trace_send_error_ms.{stat[:3]}", f"load: trace send-time error {stat[:3]}", "ms",
+                     "lower", f"{stat[:3]} of |send - trace time| (both from the replay's start), --trace",
+                     _SEND_TIME_ERROR, _load_part("trace.send_time_error", stat), sec))
     return out
 
 
@@ -102,5 +137,30 @@ def _saturation_metrics() -> list[Metric]:
     ]
 
 
+def _max_rate(field: str):
+    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
+        if r.max_rate_at_slo is not None:
+            yield metric.slot(r, r.max_rate_at_slo, field)
+    return slots
+
+
+def _max_rate_metrics() -> list[Metric]:
+    M, sec = Metric, "max_rate_at_slo"
+    held = "the SLO holds at its percentile (TTFT and E2E from arrival)"
+    return [
+        M("max_rate_at_slo.rate_rps", "max rate at SLO", "req/s", "higher",
+          f"highest requested rate at which {held}: where a logistic fit of the probes' fail share crosses "
+          "1 - percentile (or the bisection's highest passing rate)", _SEARCH, _max_rate("rate"), sec, summary=True),
+        M("max_rate_at_slo.ci_low_rps", "max rate at SLO: CI low", "req/s", "higher",
+          "lower end of the found rate's confidence interval", _SEARCH, _max_rate("ci_low"), sec),
+        M("max_rate_at_slo.ci_high_rps", "max rate at SLO: CI high", "req/s", "higher",
+          "upper end of the found rate's confidence interval", _SEARCH, _max_rate("ci_high"), sec),
+        M("max_rate_at_slo.output_tokens_per_second", "max rate at SLO: output tokens/s", "tokens/s", "higher",
+          "the found rate x the probes' mean output tokens per completed request", _RUN_MAX_RATE,
+          _max_rate("output_tokens_per_second"), sec, summary=True),
+    ]
+
+
 LOAD: list[Metric] = _load_metrics()
 SATURATION: list[Metric] = _saturation_metrics()
+MAX_RATE: list[Metric] = _max_rate_metrics()

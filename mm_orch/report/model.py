@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field, model_serializer, model_validator
 
 from mm_orch.config import BenchmarkSettings, Targets
 from mm_orch.monitor.system_info import SystemInfo
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.goodput import GoodputResult
 from mm_orch.report.load import LoadResult
+from mm_orch.report.max_rate import MaxRateAtSloResult
 from mm_orch.report.metrics import Distribution, Histogram, MetricsSummary
 from mm_orch.report.saturation import SaturationResult
 from mm_orch.report.studies import AccuracyResult, ContextLengthResult, WorkloadResult
@@ -317,6 +318,11 @@ class Report(Section):
     saturation: SaturationResult | None = Field(None, description="Saturation curve (--tests load --request-rate "
                                                 "sweep): latency against achieved throughput, the knee marked; "
                                                 "null when not run.")
+    max_rate_at_slo: MaxRateAtSloResult | None = Field(None, description="The highest request rate meeting the SLO "
+                                                       "at its percentile, with a confidence interval (--tests load "
+                                                       "--request-rate max-slo --slo ...); null when not run.")
+    label: str | None = Field(None, description="The run's name (--label): --compare and the sweep name columns "
+                              "by it.")
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")
     validation: ValidationResult | None = Field(None, description="Per-model target check.")
     baseline_check: BaselineResult | None = Field(None, description="Baseline gate result (--baseline).")
@@ -327,3 +333,13 @@ class Report(Section):
     missing_tests: list[str] | None = Field(None, description="Interrupted run: the tests that did not run.")
     warnings: list[str] = Field([], description="What a reader should know: busy machine, failed requests, "
                                 "missed targets.")
+    _requests: Any = PrivateAttr(None)  # a load/requests_file.RequestLog for --save-requests; never serialized
+
+    def set_requests(self, log: Any) -> None:
+        """Keep the session's per-request rows (--save-requests) with the report until it is written."""
+        self._requests = log
+
+    @property
+    def requests(self) -> Any:
+        """The per-request rows kept for --save-requests (a RequestLog), or None."""
+        return self._requests

@@ -38,7 +38,9 @@ class SaturationPoint(BaseModel):
     requests: int = Field(description="Requests measured at this rate.")
     failed: int = Field(description="Requests that failed.")
     goodput: GoodputResult | None = Field(None, description="Requests meeting every SLO (TTFT/E2E counted from "
-                                          "arrival), when SLOs are set.")
+                                          "arrival), with the verdict at the SLO's percentile, when SLOs are set.")
+    stopped_early: str | None = Field(None, description="Why this rate's schedule stopped before its end (its queue "
+                                      "grew without bound: over capacity); null when it ran to the end.")
 
 
 class SaturationResult(BaseModel):

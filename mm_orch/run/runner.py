@@ -21,11 +21,12 @@ from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.config import ALL_TEST_TYPES, TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
+from mm_orch.load.requests_file import RequestLog
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
-from mm_orch.report.load import LoadResult
 from mm_orch.report.model import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.run.preflight import check_loaded
+from mm_orch.run.slo_check import check_slo
 from mm_orch.settings.studies import STUDY_TESTS
 
 log = logging.getLogger(__name__)
@@ -111,17 +112,31 @@ def _run_throughput(engine: Engine, cfg: Config, prompts: list[str], progress: P
     return throughput_section(results)
 
 
-def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> LoadResult:
+def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progress, requests: Any = None
+              ) -> dict[str, Any]:
+    """The open-loop test in its mode ({section name: result}): one schedule (or a trace), the saturation curve or
+    the max-rate search. The SLO (studies.slo) goes to every mode; requests (a RequestLog) keeps every request
+    for --save-requests."""
+    return _load_sections(engine, cfg, prompts, progress, requests)
+
+
+def _load_sections(engine: Engine, cfg: Config, prompts: list[str], progress: Progress, requests: Any
+                   ) -> dict[str, Any]:
+    load = cfg.benchmark.load
+    args = (engine, load, prompts, progress, cfg.benchmark.latency.ignore_eos)
+    if load.saturation:  # --request-rate sweep
+        from mm_orch.load.saturation import run_saturation
+
+        burst, curve = run_saturation(*args, slo=cfg.studies.slo, request_log=requests)
+        return {"load": burst, "saturation": curve}
+    if load.max_rate_at_slo:  # --request-rate max-slo
+        from mm_orch.load.max_rate import run_max_rate
+
+        burst, search = run_max_rate(*args, slo=cfg.studies.slo, request_log=requests)
+        return {"load": burst, "max_rate_at_slo": search}
     from mm_orch.load.dispatch import run_load
 
-    return run_load(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos)
-
-
-def _run_saturation(engine: Engine, cfg: Config, prompts: list[str], progress: Progress) -> tuple[LoadResult, Any]:
-    from mm_orch.load.saturation import run_saturation
-
-    return run_saturation(engine, cfg.benchmark.load, prompts, progress, cfg.benchmark.latency.ignore_eos,
-                          cfg.studies.slo)
+    return {"load": run_load(*args, slo=cfg.studies.slo, request_log=requests)}
 
 
 def run_config(cfg: Config, model_name: str, tests: Sequence[str], prompts: Sequence[str] | None) -> RunConfig:
@@ -160,9 +175,11 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     from mm_orch.monitor.system_info import load_sample
 
     tests = _check_tests(tests)
+    check_slo(cfg, tests)  # --slo (and --slo-percentile) honoured by a test of this run, or refused
     prompts = _prompts(cfg, prompts)
     progress = progress or NullProgress()
     engine_name = cfg.engine.name
+    requests = RequestLog() if cfg.benchmark.report.save_requests else None
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
     load_before = load_sample()
@@ -181,10 +198,8 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             log.info("test latency finished")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress, headline)
-        if "load" in tests and cfg.benchmark.load.saturation:  # --request-rate sweep
-            sections["load"], sections["saturation"] = _run_saturation(engine, cfg, prompts, progress)
-        elif "load" in tests:
-            sections["load"] = _run_load(engine, cfg, prompts, progress)
+        if "load" in tests:
+            sections |= _run_load(engine, cfg, prompts, progress, requests)
         _run_studies(engine, cfg, info, tests, progress, sections)  # workload, accuracy, context length
         if sections["memory"] is not None and info.device == "cuda":
             _cuda_figures(engine, sections["memory"])
@@ -199,12 +214,15 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             partial.incomplete = True
             partial.finished_tests = finished
             partial.missing_tests = [t for t in tests if t not in finished]
+            partial.set_requests(requests)
         raise BenchmarkInterrupted(partial, finished, [t for t in tests if t not in finished]) from None
     except Exception as e:  # an engine bug or a device error: exit 3 naming the engine
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:
         engine.close()
-    return _report(cfg, model_name, tests, prompts, sections, info, engine_stats, load_before)
+    report = _report(cfg, model_name, tests, prompts, sections, info, engine_stats, load_before)
+    report.set_requests(requests)
+    return report
 
 
 def _report(cfg: Config, model_name: str, tests: list[str], prompts: list[str], sections: dict[str, Any],
@@ -213,4 +231,5 @@ def _report(cfg: Config, model_name: str, tests: list[str], prompts: list[str], 
 
     system_info = collect_system_info(load_before) if cfg.benchmark.report.include_system_info else None
     return assemble_report(model_name, cfg.engine.name, **sections, config=run_config(cfg, model_name, tests, prompts),
-                           system_info=system_info, model_info=model_info_section(info), engine_stats=engine_stats)
+                           system_info=system_info, model_info=model_info_section(info), engine_stats=engine_stats,
+                           label=cfg.benchmark.report.label)

@@ -21,9 +21,11 @@ from mm_orch.benchmark.sections import failed_phases, now_utc
 from mm_orch.config import TEST_TYPES, Config
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, OutputError
 from mm_orch.gate.baseline import compare_to_baseline, env_differences, workload_differences
+from mm_orch.load.requests_file import save_for_report
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.model import Report
+from mm_orch.run.load_notes import load_warnings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class SessionResult:
     junit: Path | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)  # phases with failed requests
     study_files: list[Path] = field(default_factory=list)  # e.g. the context-length curve (PNG + Markdown)
+    requests: Path | None = None  # --save-requests: every open-loop request, one JSONL line each
 
     @property
     def targets_passed(self) -> bool:
@@ -134,6 +137,7 @@ def warnings_for(report: Report) -> list[str]:
                    f"{info.cpu_count} CPUs): timings are pessimistic")
     for f in failed_phases(report):
         out.append(f"{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) failed: {f['error']}")
+    out += load_warnings(report)  # short outputs, schedules stopped early, a search that did not converge
     for c in report.validation.failures if report.validation else []:
         out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")
     return out
@@ -144,7 +148,8 @@ def written_files(result: SessionResult | None) -> list[tuple[str, Path]]:
     if result is None:
         return []
     files = [("report", result.path), ("summary", result.markdown), ("html", getattr(result, "html", None)),
-             ("junit", result.junit), *(("study", p) for p in result.study_files)]
+             ("junit", result.junit), *(("study", p) for p in result.study_files),
+             ("requests", getattr(result, "requests", None))]
     return [(label, path) for label, path in files if path is not None]
 
 
@@ -180,6 +185,7 @@ def _write_outputs(cfg: Config, opts: SessionOptions, report: Report, gate: Base
     path = reporter.write_json(report, opts.report_path) if opts.report_path else reporter.write(report, fmt)
     result = SessionResult(report, path, gate, failures=failed_phases(report))
     started.append(result)
+    result.requests = save_for_report(report, path, cfg.benchmark.report.save_requests)
     if opts.markdown:
         from mm_orch.output.markdown import write_markdown
 
@@ -210,6 +216,7 @@ def run_session(cfg: Config, opts: SessionOptions, progress: Progress | None = N
             reporter = BenchmarkReporter(cfg.benchmark.report.output_dir, cfg.benchmark.report.include_system_info)
             try:
                 e.path = reporter.write(e.report, cfg.benchmark.report.format)
+                e.requests = save_for_report(e.report, e.path, cfg.benchmark.report.save_requests, incomplete=True)
             except (OSError, ConfigError) as w:  # the interrupt stays the answer; say why nothing was kept
                 log.error("the incomplete report could not be written: %s", _write_failure(w))
         raise

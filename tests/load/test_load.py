@@ -118,11 +118,13 @@ def test_cli_load_end_to_end(mock, tmp_path, capsys):
     assert values["load.throughput_rps"] == load.throughput_rps > 0
     assert values["load.schedule_lag_ms.median"] == load.schedule_lag_ms.median >= 0
     printed = capsys.readouterr().out
-    assert "load: async_http" in printed and "load: TTFT median" in printed  # load table + summary table
+    assert "load: async_http" in printed and "load: TTFT from arrival median" in printed  # load + summary table
+    assert printed.startswith("load: completed ")  # the headline first: what users got, from arrival
     summary = (out / f"{path.stem}.md").read_text()
-    assert "| load: TTFT median (ms) | " in summary and "| load: achieved send rate (req/s) | " in summary
+    assert "| load: TTFT from arrival median (ms) | " in summary
+    assert "| load: completed requests/s (req/s) | " in summary
     # p99 needs 100 samples: from 12 it is null in the report and left out of the summary, not faked
-    assert values["load.ttft_ms.p99"] is None and "load: TTFT p99" not in summary
+    assert values["load.ttft_ms.p99"] is None and "load: TTFT from arrival p99" not in summary
     assert "## Open-loop load (async_http, 1 client process(es))" in summary
     assert "12 completed, 0 failed; max concurrency 8" in summary
     row = next(line for line in summary.splitlines() if line.startswith("| TTFT (from send) |"))

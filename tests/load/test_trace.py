@@ -119,15 +119,15 @@ def test_bad_files_are_one_line_config_errors(tmp_path, text, where):
 
 
 def test_unreadable_and_oversized_files(tmp_path):
-    with pytest.raises(ConfigError, match="no such trace file"):
+    with pytest.raises(ConfigError, match="trace not found"):
         load_trace(tmp_path / "missing.csv")
-    with pytest.raises(ConfigError, match="is a directory"):
+    with pytest.raises(ConfigError, match="is a folder"):
         load_trace(tmp_path)
     binary = tmp_path / "model.bin"
     binary.write_bytes(b"TIMESTAMP,ContextTokens,GeneratedTokens\n\xff\xfe\n")
     with pytest.raises(ConfigError, match="line 2: not UTF-8"):
         load_trace(binary)
-    with pytest.raises(ConfigError, match="larger than"):
+    with pytest.raises(ConfigError, match="more than the 1000 bytes"):
         load_trace(AZURE, max_bytes=1000)
 
 
