@@ -1,0 +1,1 @@
+"""What the server and the GPUs did during a run, on the run's clock: server metrics, GPU telemetry, phases."""
