@@ -45,3 +45,12 @@ class OutputError(MmOrchError):
     def __init__(self, message: str, written: list[tuple[str, object]]):
         super().__init__(message)
         self.written = written
+
+
+class PartialInterrupt(KeyboardInterrupt):
+    """Ctrl-C inside a test that keeps what it finished (the load test's ended requests): `section` is that
+    test's result, marked incomplete; the runner puts it in the partial report."""
+
+    def __init__(self, section: object):
+        super().__init__("interrupted")
+        self.section = section

@@ -107,6 +107,7 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
     from dataclasses import replace
 
     from mm_orch.cli.console import progress_for
+    from mm_orch.errors import BenchmarkInterrupted
     from mm_orch.output.sweep_files import write_sweep
     from mm_orch.run.session import run_session
     from mm_orch.studies.sweep import CellRun, check_tests, parse_sweep, run_sweep
@@ -123,9 +124,17 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
         res = run_session(cell_cfg, cell_opts, progress)
         return CellRun(res.report, str(res.path))
 
-    with progress_for(err, enabled=not a.no_progress) as progress:
-        result = run_sweep(cfg, parameters, run_cell, a.model, list(opts.tests))
     command = "python3 -m mm_orch.main " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
+    try:
+        with progress_for(err, enabled=not a.no_progress) as progress:
+            result = run_sweep(cfg, parameters, run_cell, a.model, list(opts.tests))
+    except BenchmarkInterrupted as e:  # Ctrl-C: the cells that finished, as a sweep report marked incomplete
+        if e.report is not None and e.report.points:
+            paths = write_sweep(e.report, cfg.benchmark.report.output_dir, a.sweep_name, command)
+            e.path = paths["json"]
+            err.print(f"sweep report (incomplete): {paths['markdown']} (+ {paths['json'].name})", markup=False,
+                      soft_wrap=True)
+        raise
     paths = write_sweep(result, cfg.benchmark.report.output_dir, a.sweep_name, command)
     failed = [p for p in result.points if p.error]
     for p in failed:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import gc
 import logging
 import math
 import resource
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from mm_orch.engines.base import GenerationRequest, now_ns
 from mm_orch.load.results import LoadRecord
@@ -23,6 +25,39 @@ log = logging.getLogger(__name__)
 # it, each as it ends. Decoding a wave of 256 streams as they end took ~40 ms of the loop at c=256 (2 cores),
 # and every stream still open waited that long for its next read.
 DECODE_BACKLOG_EVENTS = 1_000_000
+
+
+@dataclass(slots=True)
+class Finished:
+    """The requests of a run that had ended when it was interrupted (Ctrl-C), and when the run started."""
+
+    records: list[LoadRecord] = field(default_factory=list)
+    t0: int | None = None
+    cpu0: float = 0.0
+
+
+_FINISHED: contextvars.ContextVar[Finished | None] = contextvars.ContextVar("mm_orch_load_finished", default=None)
+
+
+@contextlib.contextmanager
+def keep_finished() -> Iterator[Finished]:
+    """Within this block, a run of this thread (dispatch_async, or the serialized loop) that is interrupted
+    leaves the records of its ended requests in the Finished it yields: Ctrl-C keeps what was measured."""
+    done = Finished()
+    token = _FINISHED.set(done)
+    try:
+        yield done
+    finally:
+        _FINISHED.reset(token)
+
+
+def finished_sink(t0: int, cpu0: float) -> list[LoadRecord]:
+    """The list a run appends its records to as they end: keep_finished's when one is open (started at t0)."""
+    done = _FINISHED.get()
+    if done is None:
+        return []
+    done.t0, done.cpu0 = t0, cpu0
+    return done.records
 
 
 def run_loop(coro):
@@ -82,6 +117,9 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
     run ends once those already sent (or held by the cap) have ended."""
     loop = asyncio.get_running_loop()
     out: list[LoadRecord] = []
+    sink = _FINISHED.get()  # keep_finished: Ctrl-C leaves the ended requests' records there
+    if sink is not None and dues:
+        sink.t0, sink.cpu0 = min(dues), cpu_seconds()
     waiting: deque[tuple[int, int]] = deque()  # (k, due): due, held by the cap
     inflight = 0
     tasks: set[asyncio.Task] = set()
@@ -148,11 +186,27 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
                 waiting.append((k, due))
         if expected and len(out) + len(raw) < expected:
             await all_done
+    except BaseException:  # cancelled (Ctrl-C): keep the requests that had ended (one cut off is no record)
+        if sink is not None:
+            sink.records.extend(out)
+            sink.records.extend(_decoded(finish, indices, raw))
+        raise
     finally:
         for t in list(tasks):
             t.cancel()
     for k, due, slot, x in raw:
         s = finish(x)
+        out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
+    return out
+
+
+def _decoded(finish, indices: Sequence[int], raw: list) -> list[LoadRecord]:
+    out = []
+    for k, due, slot, x in raw:
+        try:
+            s = finish(x)
+        except Exception:  # a response that cannot be decoded is not kept
+            continue
         out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
     return out
 

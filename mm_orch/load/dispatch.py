@@ -29,6 +29,7 @@ from mm_orch.load.async_client import (
     cpu_seconds,
     dispatch_async,
     event_loop_name,
+    finished_sink,
     frozen_heap,
     run_loop,
     warmup_async,
@@ -117,7 +118,7 @@ def _run_serialized(engine, reqs, offsets, warmup, progress, watch=None) -> tupl
         engine.stream(reqs[i % len(reqs)])
     t0 = now_ns() + START_LEAD_NS
     c0 = cpu_seconds()
-    out = []
+    out = finished_sink(t0, c0)  # Ctrl-C (keep_finished) keeps the requests that ended
     for i, (req, off) in enumerate(zip(reqs, offsets, strict=True)):
         due = t0 + off
         wait = (due - now_ns()) / 1e9

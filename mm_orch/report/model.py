@@ -287,6 +287,8 @@ class RepeatSection(Section):
     first_run_only: list[str] = Field(description="Metric groups kept from the first (cold) run.")
     note: str = Field(description="What is a median and what is the first run's.")
     timestamps: list[str] = Field(description="Each run's timestamp.")
+    requested: int | None = Field(None, description="--repeat N as asked; more than n when the run was "
+                                  "interrupted (the report holds the n runs that finished).")
 
 
 class Report(Section):

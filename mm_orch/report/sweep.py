@@ -34,3 +34,6 @@ class SweepResult(BaseModel):
     points: list[SweepPoint]
     system_info: dict[str, Any] | None = None
     timestamp: str
+    incomplete: bool = Field(False, description="True when the sweep was interrupted (Ctrl-C): points holds the "
+                             "cells that finished (and the interrupted one, with its partial metrics).")
+    missing_cells: list[dict[str, Any]] = Field([], description="Interrupted sweep: the cells that did not run.")

@@ -32,8 +32,34 @@ class Need:
     output_tokens: int
 
 
+# No tokenizer in use has a token of more than 1,024 characters (the longest in common vocabularies are runs of
+# spaces or dashes, well under 256): a text longer than (context + 1) x this cannot fit, whatever the tokenizer,
+# and is refused without tokenizing it (a 50 MB prompt took the tokenizer over 100 s).
+MAX_CHARS_PER_TOKEN = 1024
+
+
+class AtLeast(int):
+    """A token count known only from below (a text too long to be worth tokenizing); prints as 'at least N'."""
+
+    def __format__(self, spec: str) -> str:
+        return f"at least {int(self):{spec}}"
+
+
+def bounded(count: Counter | None, context: int | None) -> Counter | None:
+    """count, except that a text too long for any tokenizer to fit in context tokens is not tokenized: its
+    count is AtLeast(characters / MAX_CHARS_PER_TOKEN), already more than the context."""
+    if count is None or not context:
+        return count
+    limit = (context + 1) * MAX_CHARS_PER_TOKEN
+
+    def capped(text: str) -> int:
+        return AtLeast(-(-len(text) // MAX_CHARS_PER_TOKEN)) if len(text) > limit else count(text)
+
+    return capped
+
+
 def _preview(text: str) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(text[:200].split())
     return repr(flat[:40] + ("..." if len(flat) > 40 else ""))
 
 
@@ -154,7 +180,7 @@ def check_before_load(cfg: Any, model: str, tests: Sequence[str], prompts: Seque
     if not context:
         return
     texts = list(prompts) if prompts else cfg.test_prompts.all()
-    check_fit(needs(cfg, tests, texts, local_counter(model, cfg), prompt_source), context, model)
+    check_fit(needs(cfg, tests, texts, bounded(local_counter(model, cfg), context), prompt_source), context, model)
 
 
 def check_loaded(cfg: Any, tests: Sequence[str], prompts: Sequence[str], engine: Any, info: Any) -> None:
@@ -168,4 +194,4 @@ def check_loaded(cfg: Any, tests: Sequence[str], prompts: Sequence[str], engine:
     except Exception:  # e.g. an openai engine without a local tokenizer: only the synthetic lengths are known
         check_fit(needs(cfg, tests, prompts, None), info.max_context, info.name)
         return
-    check_fit(needs(cfg, tests, prompts, count), info.max_context, info.name)
+    check_fit(needs(cfg, tests, prompts, bounded(count, info.max_context)), info.max_context, info.name)

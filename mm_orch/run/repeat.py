@@ -39,11 +39,37 @@ def merge_repeats(reports: list[Report]) -> Report:
 
 
 def run_repeated(run_once: Callable[[], Report], n: int) -> Report:
-    """Call run_once() n times (each a full measured run) and merge; n == 1 returns the run unchanged."""
+    """Call run_once() n times (each a full measured run) and merge; n == 1 returns the run unchanged.
+
+    Ctrl-C after at least one run finished raises BenchmarkInterrupted with the finished runs merged (their
+    repeat summary, requested = n) and marked incomplete: a long --repeat never loses what it measured."""
+    from mm_orch.errors import BenchmarkInterrupted
+
     if n < 1:
         raise ValueError("repeat must be >= 1")
-    reports = []
+    reports: list[Report] = []
     for i in range(n):
         log.info("repeat %d/%d", i + 1, n)
-        reports.append(run_once())
+        try:
+            reports.append(run_once())
+        except (KeyboardInterrupt, BenchmarkInterrupted) as e:
+            if not reports or n == 1:  # nothing whole to keep: the run's own partial report, if any
+                raise
+            raise interrupted_repeats(reports, n) from e
     return reports[0] if n == 1 else merge_repeats(reports)
+
+
+def interrupted_repeats(reports: list[Report], n: int) -> Exception:
+    """The BenchmarkInterrupted of a --repeat stopped after len(reports) of n runs: the finished runs merged."""
+    from mm_orch.errors import BenchmarkInterrupted
+
+    merged = merge_repeats(reports)
+    assert merged.repeat is not None
+    merged.repeat.requested = n
+    merged.incomplete = True
+    merged.finished_tests = list(merged.config.tests) if merged.config else []
+    merged.missing_tests = []
+    done = len(reports)
+    finished = [f"repeat {k} of {n}" for k in range(1, done + 1)]
+    missing = [f"repeat {k}" for k in range(done + 1, n + 1)]
+    return BenchmarkInterrupted(merged, finished, missing)

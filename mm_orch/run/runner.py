@@ -20,10 +20,11 @@ from mm_orch.benchmark.sections import (
 from mm_orch.benchmark.throughput import ThroughputBenchmark
 from mm_orch.config import ALL_TEST_TYPES, TEST_TYPES, Config
 from mm_orch.engines.base import Engine, ModelInfo, engine_class
-from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError, MmOrchError, PartialInterrupt
 from mm_orch.load.requests_file import RequestLog
 from mm_orch.models import DEFAULT_MODEL
 from mm_orch.models.manager import resolve_device
+from mm_orch.report.load import LoadResult
 from mm_orch.report.model import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.run.preflight import check_loaded
 from mm_orch.run.slo_check import check_slo
@@ -116,8 +117,23 @@ def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progres
               ) -> dict[str, Any]:
     """The open-loop test in its mode ({section name: result}): one schedule (or a trace), the saturation curve or
     the max-rate search. The SLO (studies.slo) goes to every mode; requests (a RequestLog) keeps every request
-    for --save-requests."""
-    return _load_sections(engine, cfg, prompts, progress, requests)
+    for --save-requests, the ended ones of an interrupted run too."""
+    from mm_orch.load.async_client import keep_finished
+    from mm_orch.load.interrupted import interrupted_result
+
+    with keep_finished() as done:
+        try:
+            return _load_sections(engine, cfg, prompts, progress, requests)
+        except KeyboardInterrupt:  # Ctrl-C: the requests that ended are a section too, marked incomplete
+            if requests is not None and done.records and done.t0 is not None:
+                requests.add("interrupted", done.records, done.t0)
+            load = cfg.benchmark.load
+            if getattr(load, "saturation", False) or getattr(load, "max_rate_at_slo", False):
+                raise  # one run of many: its requests say nothing of the curve or the search
+            partial = interrupted_result(engine, load, done)
+            if partial is None:
+                raise
+            raise PartialInterrupt(partial) from None
 
 
 def _load_sections(engine: Engine, cfg: Config, prompts: list[str], progress: Progress, requests: Any
@@ -206,7 +222,9 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         engine_stats = engine.stats()
     except MmOrchError:
         raise
-    except KeyboardInterrupt:  # Ctrl-C: keep the tests that finished
+    except KeyboardInterrupt as e:  # Ctrl-C: keep the tests that finished (and the load test's ended requests)
+        if isinstance(e, PartialInterrupt) and isinstance(e.section, LoadResult) and sections["load"] is None:
+            sections["load"] = e.section
         finished = [t for t in tests if sections[t] is not None]
         partial = None
         if finished:
@@ -215,7 +233,9 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
             partial.finished_tests = finished
             partial.missing_tests = [t for t in tests if t not in finished]
             partial.set_requests(requests)
-        raise BenchmarkInterrupted(partial, finished, [t for t in tests if t not in finished]) from None
+        said = [f"{t} (incomplete: {sections[t].metrics.completed + sections[t].metrics.failed} requests ended)"
+                if t == "load" and getattr(sections[t], "incomplete", False) else t for t in finished]
+        raise BenchmarkInterrupted(partial, said, [t for t in tests if t not in finished]) from None
     except Exception as e:  # an engine bug or a device error: exit 3 naming the engine
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:

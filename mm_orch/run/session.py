@@ -137,6 +137,11 @@ def warnings_for(report: Report) -> list[str]:
                    f"{info.cpu_count} CPUs): timings are pessimistic")
     for f in failed_phases(report):
         out.append(f"{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) failed: {f['error']}")
+    rep = report.repeat
+    if rep is not None and rep.requested and rep.requested > rep.n:
+        out.append(f"interrupted: {rep.n} of {rep.requested} repeats finished; the medians and spreads are over those")
+    if report.load is not None and report.load.incomplete:
+        out.append(f"load: {report.load.note}")
     out += load_warnings(report)  # short outputs, schedules stopped early, a search that did not converge
     for c in report.validation.failures if report.validation else []:
         out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")

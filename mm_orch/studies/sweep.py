@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mm_orch.errors import ConfigError, EngineError
+from mm_orch.errors import BenchmarkInterrupted, ConfigError, EngineError
 from mm_orch.report.model import Report
 from mm_orch.report.sweep import SweepMetric, SweepPoint, SweepResult
 
@@ -139,6 +139,12 @@ def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], C
     configs = [apply_overrides(cfg, cell_overrides(c), source=f"--sweep {c}") for c in cells]
     points, system_info = [], None
     described: dict[str, SweepMetric] = {}
+
+    def result(**more: Any) -> SweepResult:
+        return SweepResult(model_name=model_name, engine=cfg.engine.name, parameters=parameters, tests=tests,
+                           metrics=dict(sorted(described.items())), points=points, system_info=system_info,
+                           timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **more)
+
     for i, (cell, cell_cfg) in enumerate(zip(cells, configs, strict=True), 1):
         log.info("sweep cell %d/%d: %s", i, len(cells), cell)
         try:
@@ -146,6 +152,19 @@ def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], C
         except EngineError as e:  # a failed cell is data; the sweep goes on
             points.append(SweepPoint(params=cell, metrics={}, error=str(e)))
             continue
+        except (KeyboardInterrupt, BenchmarkInterrupted) as e:  # Ctrl-C: the cells that finished are kept
+            cut = e.report if isinstance(e, BenchmarkInterrupted) and isinstance(e.report, Report) else None
+            if cut is not None:  # the interrupted cell's own partial report (written by its session)
+                values, found = point_metrics(cut)
+                described |= found
+                path = getattr(e, "path", None)
+                points.append(SweepPoint(params=cell, metrics=values, report=str(path) if path else None,
+                                         error="interrupted (Ctrl-C): the tests that finished are in its report"))
+            missing = cells[i:] if cut is not None else cells[i - 1:]
+            raise BenchmarkInterrupted(result(incomplete=True, missing_cells=missing),
+                                       [f"{i - 1} of {len(cells)} sweep cells"],
+                                       [", ".join(f"{k}={v}" for k, v in c.items()) for c in missing] or ["none"]
+                                       ) from None
         cell_run = got if isinstance(got, CellRun) else CellRun(got)
         report = cell_run.report
         if system_info is None and report.system_info is not None:
@@ -153,6 +172,4 @@ def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], C
         values, found = point_metrics(report)
         described |= found
         points.append(SweepPoint(params=cell, metrics=values, report=cell_run.path))
-    return SweepResult(model_name=model_name, engine=cfg.engine.name, parameters=parameters, tests=tests,
-                       metrics=dict(sorted(described.items())), points=points, system_info=system_info,
-                       timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return result()

@@ -87,3 +87,21 @@ def test_a_prompt_file_over_the_size_cap_is_refused_unread(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == (f"mm_orch: error: prompt file {big}: 50000000 bytes is more than the 8388608 "
                                 "bytes accepted")
+
+
+def test_a_50_mb_prompt_is_refused_without_tokenizing_it(tmp_path, capsys):
+    """A text longer than (context + 1) x MAX_CHARS_PER_TOKEN cannot fit whatever the tokenizer: no count needed."""
+    import json
+    import time
+
+    from mm_orch.main import main
+
+    data = tmp_path / "one_line.jsonl"
+    data.write_text(json.dumps({"prompt": "word " * 10_000_000, "output_len": 4}) + "\n")  # 50 MB, one record
+    t = time.perf_counter()
+    rc = main(["--benchmark", "--dataset", str(data), "--no-progress", "--benchmark-output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0] == (f"mm_orch: error: {data} record 0: at least 48829 prompt + 4 output tokens exceed tiny-qwen2's "
+                      "context of 4096 tokens")
+    assert time.perf_counter() - t < 30  # was over 100 s in the tokenizer
