@@ -54,10 +54,21 @@ def calibrate(a: argparse.Namespace) -> int | None:
 
 
 def benchmark(a: argparse.Namespace) -> int:
+    one_pair = len(executor_flags._split(a.model)) <= 1 and len(executor_flags._split(a.engine)) <= 1
+    if a.sweep and one_pair:  # a sweep's cells run here, or as Ray tasks with --executor ray (run_sweep_cli)
+        from mm_orch.cli.run_benchmark import run_cli
+
+        return run_cli(a)
     if executor_flags.is_multi(a):
         if a.sweep:  # each job is one session; a sweep is one model on one engine
             raise ConfigError("--sweep runs one model on one engine: not with several --model / --engine")
-        return executor_flags.run_jobs(a, overrides_from_args(a) | gate.gate_overrides(a) | study_flags.overrides(a))
+        if a.save_requests:
+            raise ConfigError("--save-requests keeps the requests of a run in this process: not with several "
+                              "--model / --engine or --executor ray jobs")
+        from mm_orch.config import deep_merge
+
+        return executor_flags.run_jobs(a, deep_merge(overrides_from_args(a) | gate.gate_overrides(a)
+                                                     | study_flags.overrides(a), load_flags.load_overrides(a)))
     from mm_orch.cli.run_benchmark import run_cli
 
     return run_cli(a)

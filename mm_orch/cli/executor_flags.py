@@ -61,6 +61,9 @@ def _check_flags(a: argparse.Namespace) -> None:
                           "models/engines or --executor ray")
 
 
+check_flags = _check_flags  # the sweep's --executor ray path checks the same flags
+
+
 def ray_for_serve(a: argparse.Namespace) -> Any:
     """--serve --executor ray: the cluster the job service sends its jobs to (None: local processes)."""
     _check_flags(a)

@@ -92,9 +92,16 @@ def run_compare(a: argparse.Namespace, out: Console) -> int:
 
     if len(a.compare) < 2:
         raise ConfigError("--compare needs two or more reports")
+    from mm_orch.output.compare_notes import names as column_names
+    from mm_orch.output.compare_notes import workload_warnings
+
     paths = [Path(p) for p in a.compare]
     reports = [load_report(p) for p in paths]
-    names = _names(paths)
+    names = column_names(reports, paths)  # by --label where every run has one
+    differ = workload_warnings(reports, names)
+    for line in differ:  # other rates, concurrency, endpoints...: the numbers differ for more than the engine
+        Console(stderr=True).print(f"[yellow]warning: the compared runs measured different workloads: {line}"
+                                   "[/yellow]", soft_wrap=True, highlight=False)
     t = Table(title=f"{len(reports)} reports (change vs {names[0]})")
     for c in ("metric", "unit", "better", *names, *[f"change {n}" for n in names[1:]]):
         t.add_column(c, justify="left" if c in ("metric", "unit") else "right")
@@ -104,5 +111,5 @@ def run_compare(a: argparse.Namespace, out: Console) -> int:
     folder = Path(a.benchmark_output) if a.benchmark_output else paths[0].parent
     more = f"_and_{len(paths) - 2}_more" if len(paths) > 2 else ""
     dest = folder / f"compare_{paths[0].stem}_vs_{paths[1].stem}{more}.md"
-    out.print(f"comparison: {atomic_write_text(dest, compare_markdown(reports, names))}", soft_wrap=True)
+    out.print(f"comparison: {atomic_write_text(dest, compare_markdown(reports, names, differ))}", soft_wrap=True)
     return 0

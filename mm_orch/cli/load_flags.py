@@ -130,6 +130,9 @@ def check_load_flags(a: argparse.Namespace, tests: list[str]) -> None:
     if a.request_rate in ("sweep", MAX_SLO) and any(
             s.partition("=")[0].strip() == "request_rate" for s in getattr(a, "sweep", [])):
         raise ConfigError(f"--request-rate {a.request_rate} and --sweep request_rate=... both set the rate: choose one")
+    if a.save_requests and getattr(a, "executor", "local") == "ray":
+        raise ConfigError("--save-requests keeps the requests in this process: not with --executor ray (the cells "
+                          "run on the cluster's nodes)")
     if isinstance(a.save_requests, str) and getattr(a, "sweep", None):
         raise ConfigError("--save-requests PATH names one file; a sweep writes one per cell, beside each cell's "
                           "report: give --save-requests without a path")

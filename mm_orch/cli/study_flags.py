@@ -125,9 +125,19 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
         return CellRun(res.report, str(res.path))
 
     command = "python3 -m mm_orch.main " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None
+    cells = cluster = None
+    if getattr(a, "executor", "local") == "ray":  # every cell a Ray task, submitted at once
+        from mm_orch.cli.executor_flags import check_flags
+        from mm_orch.executors.ray_cluster import RayCluster
+        from mm_orch.executors.sweep_ray import RayCells
+
+        check_flags(a)
+        cluster = RayCluster(a.ray_address, a.ray_num_cpus)
+        cells = RayCells(cluster, a.model, opts.tests, opts.prompts, a.gpus, cell_opts, err)
     try:
-        with progress_for(err, enabled=not a.no_progress) as progress:
-            result = run_sweep(cfg, parameters, run_cell, a.model, list(opts.tests))
+        with progress_for(err, enabled=not a.no_progress and cells is None) as progress:
+            result = run_sweep(cfg, parameters, cells.run if cells else run_cell, a.model, list(opts.tests),
+                               submit=cells.submit if cells else None, label=cfg.benchmark.report.label)
     except BenchmarkInterrupted as e:  # Ctrl-C: the cells that finished, as a sweep report marked incomplete
         if e.report is not None and e.report.points:
             paths = write_sweep(e.report, cfg.benchmark.report.output_dir, a.sweep_name, command)
@@ -135,6 +145,10 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
             err.print(f"sweep report (incomplete): {paths['markdown']} (+ {paths['json'].name})", markup=False,
                       soft_wrap=True)
         raise
+    finally:
+        if cells is not None:
+            cells.cancel_rest()
+            cluster.close()
     paths = write_sweep(result, cfg.benchmark.report.output_dir, a.sweep_name, command)
     failed = [p for p in result.points if p.error]
     for p in failed:

@@ -199,11 +199,14 @@ def write_markdown(report: Report, report_path: str | Path, with_plots: bool = T
     return atomic_write_text(stem.with_name(stem.name + ".md"), report_markdown(report, plots))
 
 
-def compare_markdown(reports: list[Report], names: list[str]) -> str:
-    """Side-by-side: one row per metric, one column per report, change vs the first report."""
+def compare_markdown(reports: list[Report], names: list[str], workload_differs: list[str] | None = None) -> str:
+    """Side-by-side: one row per metric, one column per report, change vs the first report; the workload
+    settings that differ between the runs first, as a warning."""
     header = ["metric", "unit", "better", *names, *[f"change {n}" for n in names[1:]]]
     rows = [[r.metric, r.unit, r.better, *r.values, *map(pct, r.change_pct)] for r in side_by_side(reports)]
     head = "\n".join(f"- **{n}**: {r.model_name} on {r.engine}, {r.timestamp}"
                      for n, r in zip(names, reports, strict=True))
-    return (f"# Comparison of {len(reports)} reports\n\nChange is against **{names[0]}**.\n\n{head}\n\n"
+    differs = ("> **Warning: the runs measured different workloads**, so their numbers differ for more than the "
+               "engine:\n" + "".join(f"> - {w}\n" for w in workload_differs) + "\n") if workload_differs else ""
+    return (f"# Comparison of {len(reports)} reports\n\nChange is against **{names[0]}**.\n\n{differs}{head}\n\n"
             f"{table(header, rows)}\n")

@@ -37,3 +37,4 @@ class SweepResult(BaseModel):
     incomplete: bool = Field(False, description="True when the sweep was interrupted (Ctrl-C): points holds the "
                              "cells that finished (and the interrupted one, with its partial metrics).")
     missing_cells: list[dict[str, Any]] = Field([], description="Interrupted sweep: the cells that did not run.")
+    label: str | None = Field(None, description="The sweep's name (--label).")

@@ -128,22 +128,27 @@ def point_metrics(report: Report) -> tuple[dict[str, float | None], dict[str, Sw
 
 
 def run_sweep(cfg: Any, parameters: dict[str, list[Any]], run: Callable[[Any], CellRun | Report],
-              model_name: str, tests: list[str]) -> SweepResult:
+              model_name: str, tests: list[str], submit: Callable[[list[Any]], None] | None = None,
+              label: str | None = None) -> SweepResult:
     """run(cell_config) -> the cell's report (or CellRun), once per cell; every cell's config is checked
-    before the first runs."""
+    before the first runs. submit, if given, gets every cell's config first (--executor ray sends them all
+    at once; run then collects each)."""
     from datetime import datetime, timezone
 
     from mm_orch.config import apply_overrides
 
     cells = grid(parameters)
     configs = [apply_overrides(cfg, cell_overrides(c), source=f"--sweep {c}") for c in cells]
+    if submit is not None:
+        submit(configs)
     points, system_info = [], None
     described: dict[str, SweepMetric] = {}
 
     def result(**more: Any) -> SweepResult:
         return SweepResult(model_name=model_name, engine=cfg.engine.name, parameters=parameters, tests=tests,
                            metrics=dict(sorted(described.items())), points=points, system_info=system_info,
-                           timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **more)
+                           timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), label=label,
+                           **more)
 
     for i, (cell, cell_cfg) in enumerate(zip(cells, configs, strict=True), 1):
         log.info("sweep cell %d/%d: %s", i, len(cells), cell)
