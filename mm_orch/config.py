@@ -134,6 +134,9 @@ class BenchmarkSettings(Strict):
     load: LoadSettings = LoadSettings()
     report: ReportSettings = ReportSettings()
     generation: GenerationSettings = GenerationSettings()
+    max_failure_rate: float | None = Field(None, ge=0, le=100, description="Percent of a phase's requests that "
+                                           "may fail before the run fails (exit 1, in the report's validation and "
+                                           "JUnit); None: a failed request is a warning, all failed is exit 3.")
 
 
 class Targets(Strict):

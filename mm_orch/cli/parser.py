@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: real weights (local or hub); dummy: random weights, no download")
     p.add_argument("--check-targets", action="store_true", help="exit 1 if a per-model target is missed "
                    "(missed targets are warned about either way)")
+    p.add_argument("--max-failure-rate", metavar="PCT", type=float,
+                   help="exit 1 when more than PCT percent of any phase's requests failed (benchmark.max_failure_rate; "
+                   "default: failed requests are a warning, all failed is exit 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or phase lines")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     for part in (engine_flags, gate, executor_flags, load_flags, study_flags):
@@ -64,4 +67,6 @@ def overrides_from_args(a: argparse.Namespace) -> dict[str, Any]:
         o["benchmark"]["report"]["output_dir"] = a.benchmark_output
     if a.benchmark_format:
         o["benchmark"]["report"]["format"] = a.benchmark_format
+    if getattr(a, "max_failure_rate", None) is not None:
+        o["benchmark"]["max_failure_rate"] = a.max_failure_rate
     return {k: v for k, v in o.items() if v and v != {"report": {}}}

@@ -71,8 +71,13 @@ def run_cli(a: argparse.Namespace) -> int:
     for label, path in (*written, *study):
         if path is not None:
             out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+    if not result.failure_rate_passed:  # --max-failure-rate: exit 1 (after the files are written)
+        c = next(c for c in report.validation.failures if c.target_name == "max_failure_rate")
+        err.print(f"[red]failed: {c.metric} = {c.actual:.1f}% > --max-failure-rate {c.target:g}%[/red]",
+                  soft_wrap=True, highlight=False)
     dead = [f for f in result.failures if not f["completed"]]
     if dead:  # results are written; a phase where nothing succeeded is still an engine failure
         raise EngineError(report.engine, f"every request of {dead[0]['phase']} failed: {dead[0]['error']}")
     failed = not result.gate_passed or (a.check_targets and not result.targets_passed)
+    failed = failed or not result.failure_rate_passed  # --max-failure-rate
     return 1 if failed else 0

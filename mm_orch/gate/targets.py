@@ -43,3 +43,29 @@ def validate_targets(model_name: str, results: Any, targets: Targets | dict | No
             out.failures.append(check)
     out.passed = not out.failures
     return out
+
+
+FAILURE_TARGET = "max_failure_rate"
+
+
+def check_failure_rate(report: Any, max_pct: float | None) -> None:
+    """With max_pct (benchmark.max_failure_rate / --max-failure-rate) set, add its check to report.validation:
+    the worst phase's share of failed requests, in percent, must be <= max_pct. Without it, nothing is added
+    (failed requests stay a warning)."""
+    from mm_orch.benchmark.sections import failed_phases
+
+    if max_pct is None:
+        return
+    if report.validation is None:
+        report.validation = ValidationResult(passed=True, model_name=report.model_name)
+    phases = failed_phases(report)
+    worst = max(phases, key=lambda f: f["failed"] / (f["failed"] + f["completed"]), default=None)
+    rate = 100 * worst["failed"] / (worst["failed"] + worst["completed"]) if worst else 0.0
+    where = f"{worst['phase']}: {worst['failed']} of {worst['failed'] + worst['completed']} failed" if worst else \
+        "no request failed"
+    check = TargetCheck(metric=f"failure rate ({where})", actual=rate, target=float(max_pct), comparison="<=",
+                        target_name=FAILURE_TARGET, unit="%", passed=rate <= max_pct)
+    report.validation.checked.append(check)
+    if not check.passed:
+        report.validation.failures.append(check)
+        report.validation.passed = False

@@ -43,6 +43,10 @@ class MockTiming(BaseModel):
     usage: bool = Field(True, description="Send a usage block when the request asks (stream_options).")
     model: str = Field("mock", description="The model name the server serves.")
     api_key: str | None = Field(None, description="If set, require 'Authorization: Bearer <key>'.")
+    drop_fraction: float = Field(0.0, ge=0, le=1, description="Share of streamed requests whose connection is "
+                                 "closed mid-stream, after the first event (a server failing part of its "
+                                 "requests); which ones is fixed by drop_seed and the order requests are read.")
+    drop_seed: int = Field(0, description="Seed of the choice of dropped requests.")
     max_concurrency: int | None = Field(None, ge=1, description="Requests generated at once; more wait in arrival "
                                         "order, their TTFT clock starting when a slot frees (a server of known "
                                         "capacity: max_concurrency / E2E requests/s). None = no limit.")
@@ -247,11 +251,20 @@ class MockServer:
                                 "Cache-Control": "no-cache"}))
         t_start = await self._slot() if self.timing.max_concurrency is not None else t_read
         try:
-            st = _Stream(conn, p, t_start, asyncio.get_running_loop().create_future())
+            st = _Stream(conn, p, t_start, asyncio.get_running_loop().create_future(),
+                         drop=self._drops(self.late.requests))
             self.ticker.add(st, t_start + int(self.timing.ttft_ms * 1e6))
             await st.done
         finally:
             self._free()
+
+    def _drops(self, k: int) -> bool:
+        """Whether the k-th streamed request (from 1, in the order read) is dropped: a seeded draw per request."""
+        if self.timing.drop_fraction <= 0:
+            return False
+        import random
+
+        return random.Random(f"{self.timing.drop_seed}:{k}").random() < self.timing.drop_fraction
 
     def event(self, st: _Stream, due: int) -> int | None:
         """Write st's next event (and the end of the stream after the last); the next due time or None."""
@@ -269,6 +282,9 @@ class MockServer:
             self.late.first.append(sent - due)
             self.late.first_sent.append(sent)
         st.j += 1
+        if st.drop and st.conn.transport is not None:  # a dropped request: the connection ends mid-stream
+            st.conn.transport.abort()
+            return None
         if st.j * k < p.n:
             return st.t_read + int((t.ttft_ms + st.j * k * t.itl_ms) * 1e6)
         tail = _DONE  # usage and the end of the stream: one write, right after the last event's
@@ -295,6 +311,7 @@ class _Stream:
     t_read: int
     done: asyncio.Future
     j: int = 0  # next event
+    drop: bool = False  # close the connection after the first event
 
 
 class _Ticker:
@@ -373,6 +390,7 @@ class MockProcess:
                str(t.tokens_per_event), "--model", t.model]
         out += ["--tokens", str(t.tokens)] if t.tokens else []
         out += ["--max-concurrency", str(t.max_concurrency)] if t.max_concurrency else []
+        out += ["--drop-fraction", str(t.drop_fraction), "--drop-seed", str(t.drop_seed)] if t.drop_fraction else []
         return out + ([] if t.usage else ["--no-usage"])
 
     def __enter__(self) -> MockProcess:
@@ -433,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-usage", action="store_true", help="never send a usage block")
     p.add_argument("--max-concurrency", type=int, default=None, help="requests generated at once; more wait in "
                    "arrival order (capacity = N / E2E requests/s; default: no limit)")
+    p.add_argument("--drop-fraction", type=float, default=0.0, help="share of streamed requests whose connection "
+                   "is closed after the first event (seeded by --drop-seed; default 0)")
+    p.add_argument("--drop-seed", type=int, default=0)
     p.add_argument("--model", default="mock")
     p.add_argument("--api-key-env", help="require the key held in this environment variable")
     return p
@@ -445,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     key = os.environ.get(a.api_key_env) if a.api_key_env else None
     try:
         timing = MockTiming(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens, tokens_per_event=a.tokens_per_event,
-                            usage=not a.no_usage, model=a.model, api_key=key, max_concurrency=a.max_concurrency)
+                            usage=not a.no_usage, model=a.model, api_key=key, max_concurrency=a.max_concurrency,
+                            drop_fraction=a.drop_fraction, drop_seed=a.drop_seed)
     except ValueError as e:
         print(f"mock_server: error: {str(e).splitlines()[0:3]}", file=sys.stderr)
         return 2

@@ -61,6 +61,14 @@ class SessionResult:
         return self.report.validation is None or self.report.validation.passed
 
     @property
+    def failure_rate_passed(self) -> bool:
+        """False when --max-failure-rate (benchmark.max_failure_rate) was set and a phase failed more often."""
+        from mm_orch.gate.targets import FAILURE_TARGET
+
+        v = self.report.validation
+        return v is None or not any(c.target_name == FAILURE_TARGET for c in v.failures)
+
+    @property
     def gate_passed(self) -> bool:
         return self.baseline is None or self.baseline.passed
 
@@ -117,13 +125,14 @@ BEFORE_RUN = ("model_name", "engine", "gpu", "gpu_driver", "cuda_version", "torc
 
 def measure(cfg: Config, opts: SessionOptions, progress: Progress) -> Report:
     """run_benchmark once, or opts.repeat times folded into medians; targets checked once, on the result."""
-    from mm_orch.gate.targets import validate_targets
+    from mm_orch.gate.targets import check_failure_rate, validate_targets
     from mm_orch.run.repeat import run_repeated
     from mm_orch.run.runner import run_benchmark
 
     report = run_repeated(lambda: run_benchmark(cfg, opts.model_name, opts.tests, opts.prompts, progress),
                           opts.repeat)
     report.validation = validate_targets(opts.model_name, report, cfg.targets.get(opts.model_name))
+    check_failure_rate(report, cfg.benchmark.max_failure_rate)  # --max-failure-rate: a check like a target
     return report
 
 
