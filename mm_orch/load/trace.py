@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from mm_orch.errors import ConfigError
+from mm_orch.io import json_loads
 
 MAX_TRACE_BYTES = 64 * 2**20
 MOONCAKE_BLOCK_TOKENS = 512  # Mooncake hashes prompts in blocks of this many tokens
@@ -143,7 +144,7 @@ def detect_format(text: str, name: str = "trace") -> str:
     line_no = text.splitlines().index(first) + 1
     if first.lstrip().startswith("{"):
         try:
-            obj = json.loads(first)
+            obj = json_loads(first, f"{name}: line {line_no}")  # nesting capped: a ConfigError, one line
         except ValueError as e:
             raise ConfigError(f"{name}: line {line_no}: not JSON ({e.msg})") from None
         if isinstance(obj, dict) and all(k in obj for k in _MOONCAKE_KEYS):
@@ -317,7 +318,7 @@ def _mooncake_rows(text: str, name: str):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json_loads(line, f"{name}: line {i}")
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
             missing = [k for k in _MOONCAKE_KEYS if k not in obj]

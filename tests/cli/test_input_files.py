@@ -1,4 +1,4 @@
-"""Every file the CLI reads (config, --set, dataset, prompts, --baseline / --compare reports), each huge (a
+"""Every file the CLI reads (config, --set, dataset, prompts, trace, --baseline / --compare reports), each huge (a
 sparse file), deep and not UTF-8: one line naming the file, exit 2, never a traceback or a MemoryError."""
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ def files(tmp_path):
         "latin1_json": tmp_path / "latin1.json",
         "latin1_jsonl": tmp_path / "latin1.jsonl",
         "latin1_txt": tmp_path / "latin1.txt",
+        "deep_trace": tmp_path / "deep.trace",
     }
+    f["deep_trace"].write_text('{"timestamp": 0, "input_length": 2, "output_length": ' + "[" * DEEP + "]" * DEEP
+                               + "}\n")
     f["deep_json"].write_text("[" * DEEP + "]" * DEEP)
     f["deep_jsonl"].write_text('{"prompt": "hi", "output_len": 4}\n' + "[" * DEEP + "]" * DEEP + "\n")
     f["deep_yaml"].write_text("benchmark:\n" + "".join("  " * i + "k:\n" for i in range(1, 500)) + "  " * 500
@@ -66,6 +69,18 @@ def test_benchmark_input_files(capsys, files, flag, kind, expected):
     path = files[kind]
     rc, line = run(capsys, "--benchmark", flag, str(path), "--tests", "latency", "--set",
                    "benchmark.latency.test_runs=1")
+    assert rc == 2
+    assert line.startswith("mm_orch: error: " + expected.format(path=path)), line
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("huge", "trace {path}: 107374182400 bytes is more than the 67108864 bytes accepted"),
+    ("deep_trace", "{path}: line 1: nested deeper than 64 levels"),
+    ("latin1_jsonl", "trace {path}: line 1: not UTF-8 text"),
+])
+def test_trace_files(capsys, files, kind, expected):
+    path = files[kind]
+    rc, line = run(capsys, "--benchmark", "--tests", "load", "--trace", str(path))
     assert rc == 2
     assert line.startswith("mm_orch: error: " + expected.format(path=path)), line
 
