@@ -38,29 +38,40 @@ def _umask() -> int:
     return mask
 
 
+SYSTEM_DIRS = ("/dev", "/proc", "/sys")  # device nodes and kernel files: never an output, whatever their type
+
+
 def not_a_regular_file(path: str | Path) -> str | None:
-    """What path is when it exists and is not a regular file (a device, a FIFO, a folder ...); None otherwise.
-    Symbolic links are followed: a link to /dev/null is a character device here."""
+    """What path is when it is not somewhere a regular file can be replaced: an existing device, FIFO, folder
+    or socket, or anything under /dev, /proc or /sys (after following links: /dev/stdout is /proc/self/fd/1);
+    None for a regular file or a new file elsewhere."""
     try:
         mode = os.stat(path).st_mode
     except OSError:  # missing (or unreadable: the write itself will say)
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                 (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+        return next((name for test, name in kinds if test(mode)), "not a regular file")
+    named, real = os.path.abspath(path), os.path.realpath(path)
+    for where in (named, real):  # /dev/stdout names a device even when the shell sends it to a file
+        system = next((d for d in SYSTEM_DIRS if where == d or where.startswith(d + "/")), None)
+        if system is not None:
+            via = f" (a link to {real})" if where == real and real != named else ""
+            return f"a path under {system}{via}"
+    return None
 
 
 def check_output_file(path: str | Path, what: str) -> Path:
-    """A file we will replace atomically: refused (one line, exit 2) when it exists and is not a regular file,
-    since renaming over a device node or a FIFO would destroy it (and write nothing where the user meant)."""
+    """A file we will replace atomically: refused (one line, exit 2) when it is not a regular file or lies under
+    /dev, /proc or /sys, since renaming over a device node or a FIFO would destroy it (and write nothing where
+    the user meant)."""
     from mm_orch.errors import ConfigError
 
     kind = not_a_regular_file(path)
     if kind is not None:
-        raise ConfigError(f"{what} {path}: exists and is {kind}, not a regular file (outputs are replaced "
-                          "atomically, never written through or over a device, FIFO or folder): name a file")
+        raise ConfigError(f"{what} {path}: is {kind}, not a regular file (outputs are replaced atomically, never "
+                          "written through or over a device, FIFO, folder or kernel file): name a file")
     return Path(path)
 
 
@@ -70,16 +81,17 @@ def atomic_write(path: str | Path, write: Callable[[str], None], what: str = "ou
     file is removed whatever goes wrong."""
     path = Path(path)
     check_output_file(path, what)
+    target = Path(os.path.realpath(path))  # through a symbolic link to its file: the link itself is kept
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; reports are as readable as any file
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -45,7 +45,7 @@ def fill(folder: Path, leave_bytes: int) -> None:
 @pytest.mark.parametrize("node", ["/dev/null", "/dev/full"])
 def test_a_character_device_is_refused_and_left_as_it_was(node):
     before = os.stat(node)
-    with pytest.raises(ConfigError, match=f"--junit-xml {node}: exists and is a character device"):
+    with pytest.raises(ConfigError, match=f"--junit-xml {node}: is a character device"):
         atomic_write_text(node, "<xml/>", "--junit-xml")
     after = os.stat(node)
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev and after.st_ino == before.st_ino
@@ -54,9 +54,9 @@ def test_a_character_device_is_refused_and_left_as_it_was(node):
 def test_a_fifo_or_folder_is_refused_never_replaced(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    with pytest.raises(ConfigError, match="exists and is a FIFO, not a regular file"):
+    with pytest.raises(ConfigError, match="is a FIFO, not a regular file"):
         atomic_write_text(fifo, "x")
-    with pytest.raises(ConfigError, match="exists and is a folder"):
+    with pytest.raises(ConfigError, match="is a folder"):
         check_output_file(tmp_path, "--junit-xml")
     link = tmp_path / "link"
     link.symlink_to("/dev/null")  # a link to a device is the device
@@ -64,6 +64,21 @@ def test_a_fifo_or_folder_is_refused_never_replaced(tmp_path):
         check_output_file(link, "report")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "pipe"]  # no temporary file left
+
+
+def test_kernel_files_are_refused_and_links_to_files_are_kept(tmp_path):
+    with pytest.raises(ConfigError, match="/proc/self/environ: is a path under /proc"):
+        check_output_file("/proc/self/environ", "--junit-xml")
+    out = tmp_path / "stdout.txt"
+    out.write_text("old")
+    link = tmp_path / "stdout"  # as /dev/stdout is, when the shell sends it to a file
+    link.symlink_to(out)
+    assert atomic_write_text(link, "new") == link
+    assert link.is_symlink() and out.read_text() == "new"  # written through the link, the link kept
+    with pytest.raises(ConfigError, match="/dev/new.xml: is a path under /dev"):
+        check_output_file("/dev/new.xml", "--junit-xml")
+    with pytest.raises(ConfigError, match="not a regular file"):  # a FIFO, a terminal or (via the shell) a file
+        check_output_file("/dev/stdout", "--junit-xml")
 
 
 def test_a_failed_write_leaves_no_temporary_file(tmp_path):

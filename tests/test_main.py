@@ -69,7 +69,8 @@ def test_quantization_flag_reaches_the_engine(quick_config_path, tmp_path):
     (["--engine", "dual", "--quantization", "4bit"], "only the hf engine quantizes weights, not 'dual'"),
     (["--benchmark-output", sys.executable], "exists and is not a folder"),
     (["--serve", "--port", "99999"], "--port 99999: a port must be between 1 and 65535"),
-    (["--serve", "--host", "999.1.1.1"], "cannot serve on 999.1.1.1:8000"),
+    (["--serve", "--host", "999.1.1.1", "--allow-no-auth"], "cannot serve on 999.1.1.1:8000"),
+    (["--serve", "--host", "999.1.1.1"], "--host 999.1.1.1: serving off loopback without MM_ORCH_API_TOKEN"),
     ([], None),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):

@@ -77,7 +77,8 @@ def test_read_only_benchmark_output(tmp_path, quick_config_path):
 @pytest.mark.parametrize(("where", "words"), [
     ("{tmp}", ("--junit-xml", "is a folder, not a file")),
     ("{file}/junit.xml", ("--junit-xml", "exists and is not a folder")),
-    ("/proc/mm_orch/junit.xml", ("--junit-xml /proc/mm_orch/junit.xml", "cannot write there")),
+    ("/proc/mm_orch/junit.xml", ("--junit-xml /proc/mm_orch/junit.xml", "is a path under /proc")),
+    ("/dev/stdout", ("--junit-xml /dev/stdout", "not a regular file")),  # a FIFO, a terminal or a file: refused
 ])
 def test_bad_junit_xml_path(tmp_path, quick_config_path, a_file, where, words):
     r = _run(tmp_path, *_bench(quick_config_path, "--benchmark-output", str(tmp_path / "out"), "--junit-xml",

@@ -69,7 +69,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def api_token(host: str, allow_no_auth: bool = False) -> str | None:
+def api_token(host: str, allow_no_auth: bool = False, warn: bool = True) -> str | None:
     """MM_ORCH_API_TOKEN, checked: set-but-empty is a mistake, and no token off loopback needs an explicit flag."""
     token = os.environ.get(TOKEN_ENV)
     if token is not None and not token.strip():
@@ -78,16 +78,23 @@ def api_token(host: str, allow_no_auth: bool = False) -> str | None:
         if not allow_no_auth:
             raise ConfigError(f"--host {host}: serving off loopback without {TOKEN_ENV} lets anyone who reaches "
                               "the port run jobs; set a token, or pass --allow-no-auth to do it anyway")
-        log.warning("serving on %s without %s (--allow-no-auth): anyone who reaches this port can run jobs",
-                    host, TOKEN_ENV)
+        if warn:
+            warn_no_auth(host)
     return token
+
+
+def warn_no_auth(host: str) -> None:
+    log.warning("serving on %s without %s (--allow-no-auth): anyone who reaches this port can run jobs",
+                host, TOKEN_ENV)
 
 
 def serve(config_path: str | None, host: str = "127.0.0.1", port: int = 8000, allow_no_auth: bool = False,
           ray: Any = None) -> int:
     """ray: a connected RayCluster to run the jobs on (--executor ray), else local child processes."""
-    token = api_token(host, allow_no_auth)  # before binding: a refused start never opens the port, even for a moment
+    token = api_token(host, allow_no_auth, warn=False)  # before binding: a refused start never opens the port
     with bind_address(host, port) as sock:
+        if token is None and not is_loopback(host):  # --allow-no-auth, once the port is ours
+            warn_no_auth(host)
         try:
             import uvicorn
 
