@@ -33,7 +33,8 @@ class BenchmarkInterrupted(MmOrchError):
 
     def __init__(self, report: object, finished: list[str], missing: list[str]):
         done = ", ".join(finished) or "no test"
-        super().__init__(f"interrupted: {done} finished; missing: {', '.join(missing)}")
+        left = f"; missing: {', '.join(missing)}" if missing else ""
+        super().__init__(f"interrupted: {done} finished{left}")
         self.report, self.finished, self.missing = report, finished, missing
         self.path = None  # where the session wrote the partial report
 
