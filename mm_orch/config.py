@@ -16,6 +16,7 @@ from mm_orch.settings.open_loop import SloSearchSettings, SteadySettings, TraceS
 from mm_orch.settings.schedule import ScheduleSpec
 from mm_orch.settings.strict import Strict
 from mm_orch.settings.studies import StudySettings
+from mm_orch.settings.telemetry import TelemetrySettings
 
 # A source checkout's config/benchmark.yaml (the file users edit); installed, the copy inside the package.
 _CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "benchmark.yaml"
@@ -134,6 +135,7 @@ class BenchmarkSettings(Strict):
     load: LoadSettings = LoadSettings()
     report: ReportSettings = ReportSettings()
     generation: GenerationSettings = GenerationSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()  # server metrics and GPU telemetry beside the client's
     max_failure_rate: float | None = Field(None, ge=0, le=100, description="Percent of a phase's requests that "
                                            "may fail before the run fails (exit 1, in the report's validation and "
                                            "JUnit); None: a failed request is a warning, all failed is exit 3.")

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from mm_orch import __version__
-from mm_orch.cli import engine_flags, executor_flags, gate, load_flags, study_flags
+from mm_orch.cli import engine_flags, executor_flags, gate, load_flags, study_flags, telemetry_flags
 from mm_orch.config import DEFAULT_CONFIG_PATH, TEST_TYPES
 
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: failed requests are a warning, all failed is exit 3)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars or phase lines")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    for part in (engine_flags, gate, executor_flags, load_flags, study_flags):
+    for part in (engine_flags, gate, executor_flags, load_flags, study_flags, telemetry_flags):
         part.add_arguments(p)
     return p
 
@@ -69,4 +69,5 @@ def overrides_from_args(a: argparse.Namespace) -> dict[str, Any]:
         o["benchmark"]["report"]["format"] = a.benchmark_format
     if getattr(a, "max_failure_rate", None) is not None:
         o["benchmark"]["max_failure_rate"] = a.max_failure_rate
+    o["benchmark"] |= telemetry_flags.overrides(a).get("benchmark", {})
     return {k: v for k, v in o.items() if v and v != {"report": {}}}

@@ -161,6 +161,12 @@ class Engine(ABC):
         """Engine-specific counters gathered over the run (e.g. prefix-cache hits); copied into the report."""
         return {}
 
+    def scheduler_stats(self) -> dict[str, Any] | None:
+        """The engine's own scheduler now, where it has one and reading it costs microseconds: {"running",
+        "waiting" (requests), "kv_cache_usage" (0-1, or None), "source" (a phrase)}; None where it has none.
+        Optional; called from a sampling thread while requests run."""
+        return None
+
     @abstractmethod
     def encode(self, text: str) -> list[int]:
         """Token ids of a text, without special tokens."""

@@ -43,6 +43,11 @@ class Capabilities:
         """The URLs a run sends requests to, by setting name (the API allows only api.allowed_base_urls)."""
         return {}
 
+    def metrics_url(self, settings: Any) -> str | None:
+        """The Prometheus /metrics of the server this engine sends requests to (--server-metrics' default);
+        None for an in-process engine."""
+        return None
+
     def validate(self, settings: Any, running: str) -> None:
         """Checks of this engine's section, asked of every registered engine whichever runs (running names
         the engine that does); a ValueError carries the message."""

@@ -79,7 +79,7 @@ def workload(config: RunConfig | None) -> dict[str, Any]:
 
     if config is None:
         return {}
-    bench = config.benchmark.model_dump(exclude={"report"})
+    bench = config.benchmark.model_dump(exclude={"report", "telemetry"})  # watching the run changes no workload
     studies = {"studies": config.studies.model_dump(mode="json")} if config.studies is not None else {}
     return flatten({"benchmark": bench} | studies) | {"prompts": config.prompts}
 

@@ -13,7 +13,7 @@ import logging
 import math
 import resource
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mm_orch.engines.base import GenerationRequest, now_ns
@@ -34,16 +34,23 @@ class Finished:
     records: list[LoadRecord] = field(default_factory=list)
     t0: int | None = None
     cpu0: float = 0.0
+    on_start: Callable[[int], None] | None = None  # hears each schedule's start (telemetry: a server scrape)
+
+    def started(self, t0: int, cpu0: float) -> None:
+        self.t0, self.cpu0 = t0, cpu0
+        if self.on_start is not None:
+            self.on_start(t0)
 
 
 _FINISHED: contextvars.ContextVar[Finished | None] = contextvars.ContextVar("mm_orch_load_finished", default=None)
 
 
 @contextlib.contextmanager
-def keep_finished() -> Iterator[Finished]:
+def keep_finished(on_start: Callable[[int], None] | None = None) -> Iterator[Finished]:
     """Within this block, a run of this thread (dispatch_async, or the serialized loop) that is interrupted
-    leaves the records of its ended requests in the Finished it yields: Ctrl-C keeps what was measured."""
-    done = Finished()
+    leaves the records of its ended requests in the Finished it yields: Ctrl-C keeps what was measured.
+    on_start(t0) hears each schedule start, once its warm-up is over (it must not block: the run is starting)."""
+    done = Finished(on_start=on_start)
     token = _FINISHED.set(done)
     try:
         yield done
@@ -56,7 +63,7 @@ def finished_sink(t0: int, cpu0: float) -> list[LoadRecord]:
     done = _FINISHED.get()
     if done is None:
         return []
-    done.t0, done.cpu0 = t0, cpu0
+    done.started(t0, cpu0)
     return done.records
 
 
@@ -119,7 +126,7 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
     out: list[LoadRecord] = []
     sink = _FINISHED.get()  # keep_finished: Ctrl-C leaves the ended requests' records there
     if sink is not None and dues:
-        sink.t0, sink.cpu0 = min(dues), cpu_seconds()
+        sink.started(min(dues), cpu_seconds())
     waiting: deque[tuple[int, int]] = deque()  # (k, due): due, held by the cap
     inflight = 0
     tasks: set[asyncio.Task] = set()

@@ -11,7 +11,9 @@ POST /mock/reset clears it, so a client's measurement can be corrected for the m
 arrival order (their wait is in their TTFT), so it completes at most N / E2E requests/s (capacity_rps).
 GET /mock/trace gives when each streamed request was read and its first event written (perf_counter_ns,
 the machine's monotonic clock): on one machine a client can compare them with its own send and arrival
-times (the mock's read delay, the delivery delay of first events).
+times (the mock's read delay, the delivery delay of first events). GET /metrics serves Prometheus text in
+vLLM's series names whose values move exactly with the requests served (mock/metrics.py), for exact checks of
+--server-metrics.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import time
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mm_orch.mock.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mm_orch.mock.metrics import MockMetrics
 
 log = logging.getLogger(__name__)
 now_ns = time.perf_counter_ns
@@ -178,6 +183,7 @@ class MockServer:
     def __init__(self, timing: MockTiming) -> None:
         self.timing, self.late = timing, Lateness()
         self.ticker = _Ticker(self)
+        self.metrics = MockMetrics(timing.model, timing.max_concurrency)  # GET /metrics, in vLLM's names
         self._payloads: dict[tuple, bytes] = {}
         # the capacity cap: a FIFO semaphore (asyncio wakes waiters in order); made on first use, in the loop
         self._slots: asyncio.Semaphore | None = None
@@ -204,6 +210,9 @@ class MockServer:
         if path == "/mock/reset" and method == "POST":
             self.late = Lateness()
             return _json_response(200, {"reset": True})
+        if path == "/metrics":  # like vLLM's, open without the API key; values move exactly with the requests
+            body = self.metrics.exposition()
+            return _head(200, {"Content-Type": METRICS_CONTENT_TYPE, "Content-Length": str(len(body))}) + body
         if t.api_key and headers.get("authorization") != f"Bearer {t.api_key}":
             return _error(401, "missing or wrong API key")
         if path == "/v1/models":
@@ -231,11 +240,17 @@ class MockServer:
 
     async def whole(self, conn: _Connection, p: _Plan) -> None:
         """A non-streamed request: one JSON document after the whole generation's time."""
-        await self._slot()
+        t_read, capped = now_ns(), self.timing.max_concurrency is not None
+        if capped:
+            self.metrics.queued()
+        t_start = await self._slot()
+        self.metrics.started(p.n_in, (t_start - t_read) / 1e9 if capped else None)
         try:
             await asyncio.sleep(expected(self.timing, p.n)["e2e_ms"] / 1e3)
         finally:
             self._free()
+        self.metrics.tokens(p.n, (now_ns() - t_read) / 1e9)
+        self.metrics.ended((now_ns() - t_read) / 1e9, True)
         text = "".join(f" t{i}" for i in range(p.n))
         choice = {"index": 0, "message": {"role": "assistant", "content": text}} if p.chat else \
             {"index": 0, "text": text}
@@ -249,13 +264,19 @@ class MockServer:
         self.late.reads.append(t_read)
         conn._write(_head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
                                 "Cache-Control": "no-cache"}))
-        t_start = await self._slot() if self.timing.max_concurrency is not None else t_read
+        capped = self.timing.max_concurrency is not None
+        if capped:
+            self.metrics.queued()
+        t_start = await self._slot() if capped else t_read
+        self.metrics.started(p.n_in, (t_start - t_read) / 1e9 if capped else None)
+        st = _Stream(conn, p, t_start, asyncio.get_running_loop().create_future(),
+                     drop=self._drops(self.late.requests), t_arrived=t_read)
         try:
-            st = _Stream(conn, p, t_start, asyncio.get_running_loop().create_future(),
-                         drop=self._drops(self.late.requests))
             self.ticker.add(st, t_start + int(self.timing.ttft_ms * 1e6))
             await st.done
         finally:
+            if not st.ended:  # the client went away mid-stream
+                self.metrics.ended((now_ns() - t_read) / 1e9, False)
             self._free()
 
     def _drops(self, k: int) -> bool:
@@ -278,11 +299,14 @@ class MockServer:
         if not st.conn._write(data):
             return None
         self.late.every.append(sent - due)
+        self.metrics.tokens(key[2] - first, (sent - st.t_arrived) / 1e9 if st.j == 0 else None)
         if st.j == 0:
             self.late.first.append(sent - due)
             self.late.first_sent.append(sent)
         st.j += 1
         if st.drop and st.conn.transport is not None:  # a dropped request: the connection ends mid-stream
+            st.ended = True
+            self.metrics.ended((now_ns() - st.t_arrived) / 1e9, False)
             st.conn.transport.abort()
             return None
         if st.j * k < p.n:
@@ -291,6 +315,8 @@ class MockServer:
         if p.usage:
             u = {"prompt_tokens": p.n_in, "completion_tokens": p.n, "total_tokens": p.n_in + p.n}
             tail = _chunk(b"data: " + json.dumps({"choices": [], "usage": u}).encode() + b"\n\n") + tail
+        st.ended = True  # counted before the client can see the end, so a scrape after it sees it counted
+        self.metrics.ended((now_ns() - st.t_arrived) / 1e9, True)
         st.conn._write(tail)
         return None
 
@@ -312,6 +338,8 @@ class _Stream:
     done: asyncio.Future
     j: int = 0  # next event
     drop: bool = False  # close the connection after the first event
+    t_arrived: int = 0  # when the request was read (the server-side TTFT and E2E count from it)
+    ended: bool = False  # its end is counted in the metrics
 
 
 class _Ticker:

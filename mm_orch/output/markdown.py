@@ -170,6 +170,9 @@ def report_markdown(report: Report, plots: dict[str, Path] | None = None, title:
                 table(["mode", "level", "requests/s", "output tokens/s", "total tokens/s", "batch efficiency",
                        "TTFT median ms", "E2E median ms"], _throughput_rows(report))]
     out += _load_markdown(report)
+    from mm_orch.output.telemetry_markdown import telemetry_markdown  # GPU J/token per phase, server figures
+
+    out += telemetry_markdown(report)
     if _engine_stat_rows(report.engine_stats):
         out += ["", "## Engine statistics", "", table(["statistic", "value"], _engine_stat_rows(report.engine_stats))]
     v = report.validation

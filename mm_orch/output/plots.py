@@ -232,6 +232,7 @@ def _itl(runs: list[LatencyRun], ctx: PlotContext) -> Any:
 def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
     """Write the plots the report has data for as <stem>_<name>.png; returns {name: path}."""
     from mm_orch.output.load_plots import load_figures
+    from mm_orch.output.timeline_plot import timeline_figures
 
     stem = Path(stem)
     ctx = PlotContext.of(report)
@@ -253,6 +254,7 @@ def write_plots(report: Report, stem: str | Path) -> dict[str, Path]:
     if any(r.itl_histogram for r in runs):
         figures["itl"] = lambda: _itl(runs, ctx)
     figures.update(load_figures(report, ctx))
+    figures.update(timeline_figures(report, ctx))  # client, server and GPUs against one time axis
     out = {}
     for name, make in figures.items():
         out[name] = save(make(), stem.with_name(f"{stem.name}_{name}.png"))

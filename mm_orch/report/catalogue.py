@@ -15,11 +15,13 @@ from mm_orch.report.metric import Metric, Slot
 from mm_orch.report.metrics_closed_loop import LATENCY, MEMORY, THROUGHPUT
 from mm_orch.report.metrics_load import LOAD, MAX_RATE, SATURATION
 from mm_orch.report.metrics_studies import GOODPUT, STUDIES
+from mm_orch.report.metrics_telemetry import GPU_TELEMETRY, SERVER_METRICS
 
 if TYPE_CHECKING:
     from mm_orch.report.model import Report
 
-CATALOGUE: tuple[Metric, ...] = (*LATENCY, *MEMORY, *THROUGHPUT, *GOODPUT, *LOAD, *SATURATION, *MAX_RATE, *STUDIES)
+CATALOGUE: tuple[Metric, ...] = (*LATENCY, *MEMORY, *THROUGHPUT, *GOODPUT, *LOAD, *SATURATION, *MAX_RATE, *STUDIES,
+                                 *SERVER_METRICS, *GPU_TELEMETRY)
 if len({x.key for x in CATALOGUE}) != len(CATALOGUE):
     raise ValueError("a metric key is listed twice in the catalogue")
 
@@ -60,7 +62,7 @@ def markdown_table() -> str:
     rows = ["| key | unit | better | definition | computed by |", "| --- | --- | --- | --- | --- |"]
     # grouped by report section (goodput sits in the throughput section)
     order = ("latency", "memory", "throughput", "load", "saturation", "max_rate_at_slo", "workload", "accuracy",
-             "context_length")
+             "context_length", "server_metrics", "gpu_telemetry")
     ranked = sorted(CATALOGUE, key=lambda x: order.index(x.section) if x.section in order else len(order))
     rows += [f"| `{x.key}` | {x.unit} | {x.direction} | {x.definition} | "
              f"`{_short(x.computed_by)}` |" for x in ranked]

@@ -25,6 +25,7 @@ from mm_orch.report.max_rate import MaxRateAtSloResult
 from mm_orch.report.metrics import Distribution, Histogram, MetricsSummary
 from mm_orch.report.saturation import SaturationResult
 from mm_orch.report.studies import AccuracyResult, ContextLengthResult, WorkloadResult
+from mm_orch.report.telemetry import GpuTelemetrySection, RunTimeline, ServerMetricsSection
 from mm_orch.report.validation import ValidationResult
 from mm_orch.settings.studies import StudySettings
 
@@ -323,6 +324,18 @@ class Report(Section):
     max_rate_at_slo: MaxRateAtSloResult | None = Field(None, description="The highest request rate meeting the SLO "
                                                        "at its percentile, with a confidence interval (--tests load "
                                                        "--request-rate max-slo --slo ...); null when not run.")
+    server_metrics: ServerMetricsSection | None = Field(None, description="The inference server's own Prometheus "
+                                                        "series through the run (--server-metrics; on by default "
+                                                        "for the openai engine when its /metrics answers): queue, "
+                                                        "KV cache, its latency histograms, per phase, and its token "
+                                                        "counters against the client's; null when not scraped.")
+    gpu_telemetry: GpuTelemetrySection | None = Field(None, description="NVML samples of the GPUs through the run "
+                                                      "(--gpu-telemetry; on by default on CUDA): power, utilization, "
+                                                      "memory, clocks, energy and J per output token per phase; "
+                                                      "null when not sampled.")
+    timeline: RunTimeline | None = Field(None, description="The run on one time axis (with server_metrics and "
+                                         "gpu_telemetry): phases, requests in flight, TTFT per request, KV cache "
+                                         "held, the engine's scheduler; null when no telemetry ran.")
     label: str | None = Field(None, description="The run's name (--label): --compare and the sweep name columns "
                               "by it.")
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")

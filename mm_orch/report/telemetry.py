@@ -108,6 +108,45 @@ class TokenCountCheck(BaseModel):
     warning: str | None = Field(None, description="One line when a mismatch exceeds tolerance or a count is missing.")
 
 
+class ServerWindow(BaseModel):
+    """The server's own figures over one phase of the run (a test, a saturation rate, a max-rate probe) or over
+    the whole measured run: what its queue, KV cache and latency histograms did while the client measured."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="The phase, as the run named it ('load', 'saturation 12 req/s', 'latency', ...); "
+                      "'run' for the whole measured run.")
+    key: str = Field(description="name as a metric-key fragment (lower case, '_' for anything else).")
+    start_s: float = Field(description="Window start, s from t0 (a scrape taken at the phase's start).")
+    end_s: float = Field(description="Window end, s from t0 (a scrape taken once the phase's requests ended).")
+    requests_running_mean: float | None = Field(None, description="Mean of the running-requests gauge over the "
+                                                "window's scrapes (vllm:num_requests_running, sglang:num_running_reqs, "
+                                                "tgi_batch_current_size), requests.")
+    requests_running_max: float | None = Field(None, description="Largest running-requests sample, requests.")
+    requests_waiting_mean: float | None = Field(None, description="Mean of the server's queue gauge "
+                                                "(vllm:num_requests_waiting, sglang:num_queue_reqs, tgi_queue_size), "
+                                                "requests.")
+    requests_waiting_max: float | None = Field(None, description="Largest queue sample, requests.")
+    kv_cache_usage_mean: float | None = Field(None, description="Mean KV-cache usage (vllm:kv_cache_usage_perc, "
+                                              "sglang:token_usage), fraction 0-1.")
+    kv_cache_usage_max: float | None = Field(None, description="Largest KV-cache usage sample, fraction 0-1.")
+    preemptions: float | None = Field(None, description="Preemption counter increase (vllm:num_preemptions, "
+                                      "sglang:num_retracted_reqs), requests.")
+    prefix_cache_hit_rate: float | None = Field(None, description="Prefix-cache hits / queries over the window "
+                                                "(counter increases), fraction 0-1.")
+    ttft_p50_ms: float | None = Field(None, description="Median of the server's own TTFT histogram over the "
+                                      "window (bucket deltas, linear inside a bucket), ms.")
+    ttft_p99_ms: float | None = Field(None, description="p99 of the server's TTFT histogram likewise, ms.")
+    queue_time_p50_ms: float | None = Field(None, description="Median of the server's queue-time histogram, ms.")
+    queue_time_p99_ms: float | None = Field(None, description="p99 of the server's queue-time histogram, ms.")
+    itl_p50_ms: float | None = Field(None, description="Median of the server's inter-token-latency histogram, ms.")
+    prompt_tokens: float | None = Field(None, description="Server's prompt-token counter increase, tokens.")
+    generation_tokens: float | None = Field(None, description="Server's generation-token counter increase, tokens.")
+    token_check: TokenCountCheck | None = Field(None, description="Those counters against the client's sums for "
+                                                "the window's requests; None when the client sent none.")
+    token_mismatch_pct: float | None = Field(None, description="The larger |mismatch| of prompt and output tokens, "
+                                             "percent; None without a check.")
+
+
 class ServerMetricsSection(BaseModel):
     """The inference server's Prometheus series through the run, on the run's clock."""
 
@@ -130,6 +169,10 @@ class ServerMetricsSection(BaseModel):
     )
     series: dict[str, SeriesSummary] = Field(default_factory=dict, description="Per series name, what it did.")
     token_check: TokenCountCheck | None = Field(None, description="Server token counters against the client's.")
+    summary: ServerWindow | None = Field(None, description="The server's figures over the whole measured run "
+                                         "(first phase start to last phase end); the token check sums the phases'.")
+    windows: list[ServerWindow] = Field(default_factory=list, description="The same per phase of the run: each "
+                                        "test, each saturation rate, each max-rate probe gets its server figures.")
     scraper_cpu_s: float | None = Field(None, description="CPU time of the scraper thread (HTTP + parsing), s.")
     warnings: list[str] = Field(
         default_factory=list,
@@ -178,6 +221,7 @@ class GpuTimeline(BaseModel):
 class PhaseEnergy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="Phase name given to phase() (warmup, measure, rate_4.0, ...).")
+    key: str | None = Field(None, description="name as a metric-key fragment (lower case, '_' for anything else).")
     start_s: float = Field(description="Phase start, s from t0.")
     end_s: float = Field(description="Phase end, s from t0.")
     duration_s: float = Field(description="end_s - start_s, s.")
@@ -192,7 +236,9 @@ class PhaseEnergy(BaseModel):
     )
     mean_power_w: float | None = Field(None, description="energy_j / duration_s (all GPUs), W.")
     mean_util_pct: float | None = Field(None, description="Mean utilization of the samples in the phase, percent.")
-    output_tokens: int | None = Field(None, description="Output tokens the phase produced (given by the caller).")
+    output_tokens: int | None = Field(None, description="Output tokens the phase produced (given by the caller): "
+                                      "in a run, every token the engine generated in the phase, warm-ups included "
+                                      "(they drew the power too).")
     j_per_output_token: float | None = Field(None, description="energy_j / output_tokens, J/token.")
     reason: str | None = Field(None, description="Why energy or J/token is None.")
 
@@ -212,9 +258,73 @@ class GpuTelemetrySection(BaseModel):
     timeline_stride: int = Field(1, ge=1, description="Every how many samples one is kept in gpus[].samples.")
     gpus: list[GpuTimeline] = Field(default_factory=list, description="One timeline per sampled GPU.")
     phases: list[PhaseEnergy] = Field(default_factory=list, description="Energy and mean power per marked phase.")
+    energy_j: float | None = Field(None, description="Energy of every sampled GPU over the phases, J.")
+    mean_power_w: float | None = Field(None, description="energy_j / the phases' duration (all GPUs), W.")
+    output_tokens: int | None = Field(None, description="Output tokens generated in those phases, tokens.")
+    j_per_output_token: float | None = Field(None, description="energy_j / output_tokens over the phases that "
+                                             "generated tokens, J/token.")
     sampler_cpu_s: float | None = Field(None, description="CPU time of the sampler thread, s.")
     sampler_cpu_s_per_s: float | None = Field(
         None, description="Sampler CPU time per second of sampling (0.01 = 1 % of one core), s/s."
     )
     sample_ms_mean: float | None = Field(None, description="Mean wall time of one sampling round (all GPUs), ms.")
     warnings: list[str] = Field(default_factory=list, description="Fields NVML would not give, and the like.")
+
+
+class RunPhase(BaseModel):
+    """One phase of the run as the runner named it (a test, a throughput level, a saturation rate, a probe)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="The runner's name for the phase ('latency', 'throughput: 4 concurrent', "
+                      "'saturation 12 req/s', ...).")
+    key: str = Field(description="name as a metric-key fragment (lower case, '_' for anything else).")
+    start_s: float = Field(description="Phase start, s from t0 (warm-ups included).")
+    end_s: float = Field(description="Phase end, s from t0.")
+    window_start_s: float | None = Field(None, description="Open-loop phases: the schedule's start (after the "
+                                         "warm-up), s from t0; None for closed-loop phases.")
+    window_end_s: float | None = Field(None, description="Open-loop phases: the last request's end, s from t0.")
+    requests: int = Field(0, ge=0, description="Requests the engine served in the phase (warm-ups included; "
+                          "open-loop phases over HTTP: the schedule's requests).")
+    input_tokens: int = Field(0, ge=0, description="Their prompt tokens, tokens.")
+    output_tokens: int = Field(0, ge=0, description="Their output tokens, tokens.")
+
+
+class EngineScheduler(BaseModel):
+    """An in-process engine's own scheduler through the run (vLLM: running and waiting requests, KV-cache
+    usage), sampled on the run's clock by the telemetry thread; columns of one row per sample."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(description="Where the numbers come from (e.g. vLLM's scheduler in this process, or its "
+                        "stats from the engine-core process).")
+    t_s: list[float] = Field(description="Sample times, s from t0.")
+    running: list[float | None] = Field(description="Requests the scheduler is running, requests.")
+    waiting: list[float | None] = Field(description="Requests waiting for the scheduler, requests.")
+    kv_cache_usage: list[float | None] = Field(description="KV-cache blocks in use, fraction 0-1.")
+
+
+class RunTimeline(BaseModel):
+    """The run on one time axis (seconds from t0, the clock of the request timestamps), for the timeline plot:
+    phases, requests in flight, each request's TTFT, KV cache in use, and the engine's scheduler."""
+
+    model_config = ConfigDict(extra="forbid")
+    t0_s: float = Field(description="The run's t0 on time.perf_counter, s (shared with server_metrics and "
+                        "gpu_telemetry).")
+    phases: list[RunPhase] = Field(default_factory=list, description="The runner's phases, in order.")
+    requests: int = Field(0, ge=0, description="Requests on the timeline (every request the engine served, and the "
+                          "open-loop requests sent over HTTP).")
+    grid_s: list[float] = Field(default_factory=list, description="Instants (s from t0) of in_flight and "
+                                "kv_cache_gib: an even grid over the phases, at most 1,000 points.")
+    in_flight: list[int] = Field(default_factory=list, description="Requests started and not ended at each grid "
+                                 "instant.")
+    kv_cache_gib: list[float] | None = Field(None, description="KV cache the requests in flight hold at each grid "
+                                             "instant, GiB: (prompt + tokens generated so far, taken as growing "
+                                             "evenly from first token to end) x KV bytes per token of the model's "
+                                             "config (the formula of memory.kv_cache_gb); None where the model's "
+                                             "layout is not known (the openai engine).")
+    ttft_t_s: list[float] = Field(default_factory=list, description="Each request's first-token time, s from t0 "
+                                  "(evenly thinned to at most 1,000 requests).")
+    ttft_ms: list[float] = Field(default_factory=list, description="Its TTFT from send, ms.")
+    ttft_from_arrival_ms: list[float | None] = Field(default_factory=list, description="Open-loop requests: TTFT "
+                                                     "from the due time (queueing included), ms; None otherwise.")
+    engine_scheduler: EngineScheduler | None = Field(None, description="The in-process engine's scheduler, where "
+                                                     "the engine exposes it (vLLM).")

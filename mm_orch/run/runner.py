@@ -29,6 +29,7 @@ from mm_orch.report.model import LatencySection, MemoryFigure, MemorySection, Re
 from mm_orch.run.preflight import check_loaded
 from mm_orch.run.slo_check import check_slo
 from mm_orch.settings.studies import STUDY_TESTS
+from mm_orch.telemetry.run import RunTelemetry, check_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def _run_load(engine: Engine, cfg: Config, prompts: list[str], progress: Progres
     from mm_orch.load.async_client import keep_finished
     from mm_orch.load.interrupted import interrupted_result
 
-    with keep_finished() as done:
+    with keep_finished(getattr(requests, "schedule_started", None)) as done:  # telemetry hears each start
         try:
             return _load_sections(engine, cfg, prompts, progress, requests)
         except KeyboardInterrupt:  # Ctrl-C: the requests that ended are a section too, marked incomplete
@@ -192,6 +193,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
 
     tests = _check_tests(tests)
     check_slo(cfg, tests)  # --slo (and --slo-percentile) honoured by a test of this run, or refused
+    check_telemetry(cfg)  # --server-metrics where the engine names no server needs a URL
     prompts = _prompts(cfg, prompts)
     progress = progress or NullProgress()
     engine_name = cfg.engine.name
@@ -199,6 +201,8 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     if engine is None:
         engine = engine_class(engine_name).from_config(model_name, cfg)
     load_before = load_sample()
+    tele: RunTelemetry | None = None  # server metrics, GPU telemetry, the timeline: only what is asked for
+    load_log = requests
     sections: dict[str, Any] = dict.fromkeys(ALL_TEST_TYPES + STUDY_TESTS)
     headline: LatencyResult | None = None
     try:
@@ -206,6 +210,9 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
                                      ).measure_engine_load(engine, resolve_device(cfg.engine.device))
         check_loaded(cfg, tests, prompts, engine, info)
+        tele = RunTelemetry.start(cfg, engine, info)
+        if tele is not None:  # each progress phase is a telemetry phase; each open-loop run reports its window
+            progress, load_log = tele.progress(progress), tele.request_log(requests)
         if "memory" in tests:
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
             log.info("test memory finished")
@@ -215,7 +222,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress, headline)
         if "load" in tests:
-            sections |= _run_load(engine, cfg, prompts, progress, requests)
+            sections |= _run_load(engine, cfg, prompts, progress, load_log)
         _run_studies(engine, cfg, info, tests, progress, sections)  # workload, accuracy, context length
         if sections["memory"] is not None and info.device == "cuda":
             _cuda_figures(engine, sections["memory"])
@@ -239,8 +246,12 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     except Exception as e:  # an engine bug or a device error: exit 3 naming the engine
         raise EngineError(engine_name, f"{type(e).__name__}: {e}") from e
     finally:
+        if tele is not None:
+            tele.stop()
         engine.close()
     report = _report(cfg, model_name, tests, prompts, sections, info, engine_stats, load_before)
+    if tele is not None:
+        tele.attach(report)
     report.set_requests(requests)
     return report
 

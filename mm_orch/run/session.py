@@ -26,6 +26,7 @@ from mm_orch.models import DEFAULT_MODEL
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.model import Report
 from mm_orch.run.load_notes import load_warnings
+from mm_orch.telemetry.run import telemetry_warnings
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def warnings_for(report: Report) -> list[str]:
     if report.load is not None and report.load.incomplete:
         out.append(f"load: {report.load.note}")
     out += load_warnings(report)  # short outputs, schedules stopped early, a search that did not converge
+    out += telemetry_warnings(report)  # a dead metrics endpoint, server token counts off by more than 1 %
     for c in report.validation.failures if report.validation else []:
         out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")
     return out

@@ -354,6 +354,9 @@ class ServerMetricsScraper:
         self._scrape_lock = threading.Lock()  # one scrape (and one HTTP client user) at a time
         self._lock = threading.Lock()  # guards the lists above; never held across I/O
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop(), or request_scrape(): scrape now, off the caller's thread
+        self.requested: list[int] = []  # times of the scrapes request_scrape() asked for
+        self._requested = False
         self._thread: threading.Thread | None = None
         self._client: httpx.Client | None = None
 
@@ -369,6 +372,7 @@ class ServerMetricsScraper:
     def stop(self) -> None:
         """Stop the thread and take a final scrape, so the window's end has a reading after it."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -391,16 +395,33 @@ class ServerMetricsScraper:
     def _run(self) -> None:
         interval_ns = int(self.interval_s * 1e9)
         next_ns = self._clock()
+        self.scrape_now()
         while not self._stop.is_set():
-            self.scrape_now()
             now = self._clock()
-            next_ns += interval_ns
-            if next_ns <= now:  # a slow scrape: skip the ticks it overran, keep the grid
-                next_ns += ((now - next_ns) // interval_ns + 1) * interval_ns
-            self._stop.wait((next_ns - now) / 1e9)
+            while next_ns <= now:  # the next tick of the grid (a slow scrape skips the ticks it overran)
+                next_ns += interval_ns
+            self._wake.wait((next_ns - now) / 1e9)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            asked, self._requested = self._requested, False
+            t = self.scrape_at()
+            if asked and t is not None:
+                with self._lock:
+                    self.requested.append(t)
+
+    def request_scrape(self) -> None:
+        """Ask the thread for a scrape now, without waiting for it (e.g. as an open-loop schedule starts: the
+        caller's event loop must not block); its time lands in `requested`."""
+        self._requested = True
+        self._wake.set()
 
     def scrape_now(self) -> bool:
         """One scrape now (thread-safe); True when it returned Prometheus text. Failures become warnings."""
+        return self.scrape_at() is not None
+
+    def scrape_at(self) -> int | None:
+        """One scrape now (thread-safe); its time on the run's clock, or None when it failed (a warning)."""
         with self._scrape_lock:
             cpu0 = time.thread_time_ns()
             try:
@@ -408,7 +429,7 @@ class ServerMetricsScraper:
             finally:
                 self.cpu_ns += time.thread_time_ns() - cpu0
 
-    def _scrape(self) -> bool:
+    def _scrape(self) -> int | None:
         if self._client is None:  # one keep-alive connection for the whole run
             self._client = httpx.Client(timeout=self.timeout_s)
         t_send = self._clock()
@@ -425,15 +446,16 @@ class ServerMetricsScraper:
             return self._fail(f"not Prometheus text ({type(e).__name__}: {str(e)[:80]})")
         if not names:
             return self._fail("not Prometheus text (no metric families)")
+        t = (t_send + t_recv) // 2
         with self._lock:
             self.families_seen.update(names)
-            self.scrapes.append(Scrape((t_send + t_recv) // 2, readings))
-        return True
+            self.scrapes.append(Scrape(t, readings))  # in time order: scrapes never overlap (_scrape_lock)
+        return t
 
-    def _fail(self, reason: str) -> bool:
+    def _fail(self, reason: str) -> None:
         with self._lock:
             self.failures[reason] = self.failures.get(reason, 0) + 1
-        return False
+        return None
 
     def mark_window(self, start_ns: int, end_ns: int) -> None:
         """The measured phase on the run's clock: deltas, gauge statistics and percentiles cover it."""

@@ -92,6 +92,27 @@ def test_a_request_joins_a_running_stream_without_waiting_for_it(engine):
     assert max(r.end_ns for r in short) < long[0].end_ns
 
 
+def test_scheduler_stats_are_read_from_the_in_process_scheduler(engine):
+    """The telemetry timeline's engine panel: vLLM's own running / waiting counts and KV usage, cheap to read."""
+    import time
+
+    idle = engine.scheduler_stats()
+    assert idle["running"] == idle["waiting"] == 0 and idle["kv_cache_usage"] == 0
+    assert "vLLM's scheduler" in idle["source"]
+    vocab = engine.vocab_token_ids()
+    seen: list[dict] = []
+    t = threading.Thread(target=lambda: engine.stream(_req(vocab[:50], 300),
+                                                      on_token=lambda tok, at: seen.append(engine.scheduler_stats())))
+    t.start()
+    t.join(timeout=120)
+    busy = seen[len(seen) // 2]
+    assert busy["running"] == 1 and busy["waiting"] == 0 and 0 < busy["kv_cache_usage"] <= 1
+    t0 = time.perf_counter_ns()
+    for _ in range(1000):
+        engine.scheduler_stats()
+    assert (time.perf_counter_ns() - t0) / 1000 < 50_000  # microseconds, not milliseconds, per read
+
+
 def test_memory_is_reported_as_preallocated(engine):
     extra = engine.info.extra
     kv = extra["kv_cache"]

@@ -22,6 +22,16 @@ class OpenAICapabilities(Capabilities):
     def outbound_urls(self, settings: Any) -> dict[str, str]:
         return {"base_url": settings.base_url.rstrip("/")}
 
+    def metrics_url(self, settings: Any) -> str | None:
+        """The /metrics beside the OpenAI root (http://h:8000/v1 -> http://h:8000/metrics), as vLLM, SGLang and
+        TGI serve it."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(settings.base_url)
+        path = parts.path.rstrip("/")
+        path = path[:-3] if path.endswith("/v1") else path
+        return urlunsplit((parts.scheme, parts.netloc, path + "/metrics", "", ""))
+
 
 register_engine("openai", "mm_orch.engines.openai.engine:OpenAIEngine", settings=OpenAIEngineSettings,
                 flags={"base_url": "--base-url", "endpoint": "--endpoint", "tokenizer": "--tokenizer"},

@@ -81,6 +81,8 @@ class VLLMEngine(Engine):
         }
         if v.max_num_seqs is not None:
             self.llm_kwargs["max_num_seqs"] = v.max_num_seqs
+        if v.log_stats:  # the engine core then sends its scheduler's stats with every step's outputs
+            self.llm_kwargs["disable_log_stats"] = False
         if v.distributed_executor_backend is not None:  # mp (one node) or ray (several); None = vLLM's choice
             self.llm_kwargs["distributed_executor_backend"] = v.distributed_executor_backend
         compilation = v.compilation_config.vllm_dict() if v.compilation_config else None
@@ -101,6 +103,7 @@ class VLLMEngine(Engine):
         self._ids = itertools.count()
         self._prompt_tokens = 0  # prefix-cache accounting over every finished request
         self._cached_tokens = 0
+        self._sched_stats: Any = None  # the last SchedulerStats from the engine core (log_stats)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _import_vllm(self):
@@ -168,6 +171,7 @@ class VLLMEngine(Engine):
                    "parallel": layout, "gpu_memory_per_device": per_device_gpu_memory(),
                    "engine_core_multiprocessing": self.multiprocessing},
         )
+        self._keep_scheduler_stats()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="vllm-step-loop", daemon=True)
         self._thread.start()
@@ -357,6 +361,46 @@ class VLLMEngine(Engine):
 
     def stats(self) -> dict[str, Any]:
         return {"prefix_cache": self.prefix_cache_stats()}
+
+    # -- scheduler, for the telemetry timeline ---------------------------------------------------
+    def _keep_scheduler_stats(self) -> None:
+        """With log_stats, keep the last SchedulerStats the engine core sends with its outputs (no extra call)."""
+        core = getattr(self.llm.llm_engine, "engine_core", None)
+        get_output = getattr(core, "get_output", None)
+        if self.llm_kwargs.get("disable_log_stats", True) or get_output is None:
+            return
+
+        def keep() -> Any:
+            out = get_output()
+            stats = getattr(out, "scheduler_stats", None)
+            if stats is not None:
+                self._sched_stats = stats
+            return out
+
+        core.get_output = keep
+
+    def scheduler_stats(self) -> dict[str, Any] | None:
+        """vLLM's scheduler now: read from it when the engine core runs in this process, else the last stats it
+        sent (log_stats), else this engine's own view (requests inside vLLM, and queued before it)."""
+        if self.llm is None:
+            return None
+        core = getattr(getattr(self.llm.llm_engine, "engine_core", None), "engine_core", None)
+        sched = getattr(core, "scheduler", None)
+        if sched is not None:
+            try:
+                running, waiting = sched.get_request_counts()
+                return {"running": running, "waiting": waiting, "kv_cache_usage": sched.kv_cache_manager.usage,
+                        "source": "vLLM's scheduler (engine core in this process)"}
+            except Exception:  # another vLLM's internals: fall through to the views below
+                pass
+        st = self._sched_stats
+        if st is not None:
+            return {"running": st.num_running_reqs, "waiting": st.num_waiting_reqs,
+                    "kv_cache_usage": st.kv_cache_usage,
+                    "source": "vLLM's scheduler stats, as the engine-core process last sent them (log_stats)"}
+        return {"running": len(self._live), "waiting": len(self._pending), "kv_cache_usage": None,
+                "source": "mm_orch's step loop: running = requests inside vLLM (running or waiting there), "
+                          "waiting = queued before it (engine.vllm.log_stats gives vLLM's own)"}
 
     def reset_prefix_cache_stats(self) -> None:
         self._prompt_tokens = self._cached_tokens = 0

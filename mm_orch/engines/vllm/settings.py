@@ -51,3 +51,6 @@ class VLLMEngineSettings(Strict):
     multiprocessing: bool | None = Field(None, description="Engine core in a child process "
                                          "(VLLM_ENABLE_V1_MULTIPROCESSING). None = auto: off on CPU (3x faster "
                                          "start), on with CUDA (host work overlaps the GPU: +5-48% tokens/s).")
+    log_stats: bool = Field(False, description="vLLM's statistics on (disable_log_stats=False): with the engine "
+                            "core in a child process (CUDA) its scheduler's running/waiting requests and KV-cache "
+                            "usage then reach the telemetry timeline; in-process they are read directly either way.")
