@@ -60,9 +60,12 @@ def context_length_markdown(section: ContextLengthResult, title: str, plot: Path
 
 
 def write_study_files(report: Report, report_path: Path) -> list[Path]:
-    """Beside <stem>.json: <stem>_context_length.png and .md, <stem>_saturation.png and .md, for the sections
-    the report has."""
-    return _context_files(report, report_path) + _saturation_files(report, report_path)
+    """Beside <stem>.json: <stem>_context_length.png and .md, <stem>_saturation.png and .md, <stem>_max_rate.png
+    and .md, for the sections the report has."""
+    from mm_orch.output.max_rate_files import write_max_rate_files
+
+    return (_context_files(report, report_path) + _saturation_files(report, report_path)
+            + write_max_rate_files(report, report_path))
 
 
 def _saturation_files(report: Report, report_path: Path) -> list[Path]:

@@ -139,6 +139,8 @@ def test_max_rate_at_slo_finds_the_capped_mocks_truth(mock, tmp_path, capsys):
     assert report.load is not None and report.load.requested_rate_rps is None  # it is still the load section
     md = (out / f"{path.stem}.md").read_text()
     assert f"**max rate at SLO: {s.headline}**" in md and "| max rate at SLO (req/s) |" in md
+    probes = (out / f"{path.stem}_max_rate.md").read_text()  # every probe, beside the report, and the plot
+    assert s.headline in probes and probes.count("| bracket |") >= 2 and (out / f"{path.stem}_max_rate.png").exists()
 
 
 # -- 4. every request kept ----------------------------------------------------------------------------------
