@@ -102,6 +102,11 @@ def preflight(cfg: Config, opts: SessionOptions) -> Report | None:
     if opts.junit_xml:
         check_writable_file(opts.junit_xml, "--junit-xml")
     check_before_load(cfg, opts.model_name, opts.tests, opts.prompts, "--prompts" if opts.prompts else "test_prompts")
+    trace = getattr(cfg.benchmark.load, "trace", None)
+    if trace is not None and "load" in opts.tests:  # a bad trace file is one line now, not after the model loads
+        from mm_orch.load.trace_replay import read
+
+        read(trace)
     if not opts.baseline:
         if opts.allow_env_mismatch or opts.allow_workload_mismatch:
             raise ConfigError("--allow-env-mismatch / --allow-workload-mismatch apply to a baseline: add --baseline")
