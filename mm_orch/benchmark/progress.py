@@ -10,6 +10,9 @@ class Progress(Protocol):
 
     def advance(self, n: int = 1) -> None: ...
 
+    def observe(self, ttft_ms: float | None, ok: bool) -> None:
+        """One request of an open-loop run ended: its TTFT from arrival (None when it has no token yet)."""
+
 
 class NullProgress:
     def phase(self, name: str, total: int | None) -> None:
@@ -17,3 +20,11 @@ class NullProgress:
 
     def advance(self, n: int = 1) -> None:
         pass
+
+    def observe(self, ttft_ms: float | None, ok: bool) -> None:
+        pass
+
+
+def observer(progress: Progress):
+    """progress.observe, or None for a Progress written before it existed (a plug-in's own)."""
+    return getattr(progress, "observe", None)

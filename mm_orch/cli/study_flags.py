@@ -106,11 +106,11 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
     import sys
     from dataclasses import replace
 
-    from mm_orch.cli.console import progress_for
+    from mm_orch.cli.console import Prefixed, progress_for
     from mm_orch.errors import BenchmarkInterrupted
     from mm_orch.output.sweep_files import write_sweep
     from mm_orch.run.session import run_session
-    from mm_orch.studies.sweep import CellRun, check_tests, parse_sweep, run_sweep
+    from mm_orch.studies.sweep import CellRun, check_tests, grid, parse_sweep, run_sweep
 
     if opts.baseline or opts.repeat != 1:
         from mm_orch.errors import ConfigError
@@ -120,8 +120,14 @@ def run_sweep_cli(a: argparse.Namespace, cfg: Any, opts: Any, out: Any, err: Any
     check_tests(parameters, opts.tests)
     cell_opts = replace(opts, markdown=False, junit_xml=None)  # the sweep's own Markdown covers the cells
 
-    def run_cell(cell_cfg: Any) -> CellRun:
-        res = run_session(cell_cfg, cell_opts, progress)
+    names = [", ".join(f"{k}={v}" for k, v in cell.items()) for cell in grid(parameters)]
+    done = []
+
+    def run_cell(cell_cfg: Any) -> CellRun:  # cells run in grid order: the k-th call is the k-th cell
+        done.append(1)
+        k = len(done)
+        name = names[k - 1] if k <= len(names) else "?"
+        res = run_session(cell_cfg, cell_opts, Prefixed(progress, f"cell {k}/{len(names)} ({name}): "))
         return CellRun(res.report, str(res.path))
 
     command = "python3 -m mm_orch.main " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None

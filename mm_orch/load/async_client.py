@@ -172,7 +172,7 @@ async def dispatch_async(client, reqs: Sequence[GenerationRequest], bodies: Sequ
                 s = finish(x)
                 out.append(LoadRecord(indices[k], due, slot, s.record, s.events, s.count_source))
             if advance is not None:
-                advance()
+                advance(due, *_first_token(x))
         except Exception as e:  # a bug, not a failed request (those are records): end the run with it
             if not all_done.done():
                 all_done.set_exception(e)
@@ -233,3 +233,13 @@ def connections_needed(offsets: Sequence[int], cap: int | None, workers: int = 1
     requests in flight), at most 1024 per process."""
     first = sum(1 for o in offsets if o < 2_000_000_000)
     return max(1, min(1024, math.ceil(min(cap or first, len(offsets)) / workers)))
+
+
+def _first_token(x) -> tuple[int | None, bool]:
+    """First token arrival (ns) and success of a request that just ended, before it is decoded."""
+    rec = getattr(x, "record", None)
+    if rec is not None:
+        return (rec.token_times_ns[0] if rec.token_times_ns else None), rec.success
+    res = getattr(x, "res", None)
+    times = getattr(res, "times", None) or []
+    return (times[0] if times else None), getattr(res, "status", 200) == 200

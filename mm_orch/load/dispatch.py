@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mm_orch.benchmark.progress import NullProgress, Progress
+from mm_orch.benchmark.progress import NullProgress, Progress, observer
 from mm_orch.benchmark.prompts import Prompt, make_request, synthetic_prompt_ids
 from mm_orch.engines.base import Engine, GenerationRequest, now_ns
 from mm_orch.engines.registry import capabilities
@@ -72,7 +72,7 @@ def _run_async_here(engine, reqs, offsets, cap, warmup, progress, watch=None) ->
                 t0 = now_ns() + START_LEAD_NS
                 c0 = cpu_seconds()
                 recs = await dispatch_async(client, reqs, bodies, range(len(reqs)), [t0 + o for o in offsets],
-                                            cap, progress.advance, watch)
+                                            cap, _ticker(progress), watch)
                 return recs, t0, cpu_seconds() - c0
         finally:
             client.close()
@@ -102,7 +102,7 @@ def _run_threads(engine, reqs, offsets, cap, warmup, progress, watch=None) -> tu
         t0 = now_ns() + START_LEAD_NS
         c0 = cpu_seconds()
         recs = await dispatch_async(_Threaded, reqs, [b""] * len(reqs), range(len(reqs)),
-                                    [t0 + o for o in offsets], cap, progress.advance, watch)
+                                    [t0 + o for o in offsets], cap, _ticker(progress), watch)
         return recs, t0, cpu_seconds() - c0
 
     try:
@@ -130,8 +130,20 @@ def _run_serialized(engine, reqs, offsets, warmup, progress, watch=None) -> tupl
         out.append(LoadRecord(i, due, slot, engine.stream(req), 0, "engine"))
         if watch is not None:
             watch.ended(due, out[-1].record.end_ns)
-        progress.advance()
+        rec = out[-1].record
+        _ticker(progress)(due, rec.token_times_ns[0] if rec.token_times_ns else None, rec.success)
     return out, t0, cpu_seconds() - c0
+
+
+def _ticker(progress: Progress):
+    """The per-request callback of a run: advance the bar, and hand the live view TTFT from arrival."""
+    observe = observer(progress)
+
+    def tick(due_ns: int, first_ns: int | None, ok: bool) -> None:
+        progress.advance()
+        if observe is not None:
+            observe((first_ns - due_ns) / 1e6 if first_ns is not None else None, ok)
+    return tick
 
 
 # -- entry ------------------------------------------------------------------------------------------

@@ -122,6 +122,11 @@ class PhaseTracker:
     def advance(self, n: int = 1) -> None:
         self.inner.advance(n)
 
+    def observe(self, ttft_ms: float | None, ok: bool) -> None:
+        observe = getattr(self.inner, "observe", None)
+        if observe is not None:
+            observe(ttft_ms, ok)
+
     def close(self) -> None:
         if self.current is not None:
             t, scraped = self.boundary()
