@@ -102,18 +102,21 @@ def _draw(ax: Any, series: list[Series]) -> None:
 
 
 def _phases(ax: Any, report: Report, top: bool) -> None:
+    """Every other phase shaded; on the top panel each phase's key inside the axes, at the top, two rows
+    alternating so that short neighbouring phases do not overwrite each other."""
     for i, p in enumerate(report.timeline.phases):
         if i % 2 == 0:
             ax.axvspan(p.start_s, p.end_s, color=BAND, zorder=0, lw=0)
         if top:
-            ax.text((p.start_s + p.end_s) / 2, 1.02, p.key, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=6.5, color="#444444", rotation=0 if len(report.timeline.phases) < 6 else 30)
+            ax.text((p.start_s + p.end_s) / 2, 0.96 - 0.13 * (i % 2), p.key, transform=ax.get_xaxis_transform(),
+                    ha="center", va="top", fontsize=6.5, color="#333333", zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
 
 
 def timeline(report: Report, ctx: PlotContext) -> Any:
     rows = panels(report)
     fig, axes = figure(len(rows), ctx, "Timeline: the client, the server and the GPUs in the same seconds",
-                       width=12, height=1.7, cols=1, row_gap=0.45, extra_top=0.25, extra_bottom=0.15)
+                       width=12, height=1.7, cols=1, row_gap=0.45, extra_bottom=0.15)
     phases = report.timeline.phases
     lo = min([p.start_s for p in phases] + [0.0]) if phases else None
     hi = max(p.end_s for p in phases) if phases else None
@@ -127,6 +130,8 @@ def timeline(report: Report, ctx: PlotContext) -> Any:
 
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title, fontsize=9, loc="left")
+        if k == 0 and phases:  # headroom for the phase names above the data
+            ax.set_ylim(top=ax.get_ylim()[1] * 1.45)
         if lo is not None and hi is not None and hi > lo:
             ax.set_xlim(lo, hi)
         if k != len(rows) - 1:

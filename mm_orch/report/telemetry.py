@@ -145,6 +145,8 @@ class ServerWindow(BaseModel):
                                                 "the window's requests; None when the client sent none.")
     token_mismatch_pct: float | None = Field(None, description="The larger |mismatch| of prompt and output tokens, "
                                              "percent; None without a check.")
+    note: str | None = Field(None, description="Why a figure of this window is missing (e.g. no token check: no "
+                             "scrape landed between the warm-up's end and the schedule's first request).")
 
 
 class ServerMetricsSection(BaseModel):

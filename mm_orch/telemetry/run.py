@@ -29,6 +29,7 @@ from mm_orch.telemetry.timeline import build
 
 log = logging.getLogger(__name__)
 SETTLE_S = 0.05  # before a boundary scrape: a server counts a request's last tokens just after writing them
+START_WAIT_S = 0.012  # an open-loop schedule starts 20 ms after its hook: wait this long for the boundary scrape
 SCHEDULER_MAX_HZ = 20.0
 MAX_WINDOW_WARNINGS = 3
 
@@ -126,6 +127,7 @@ class RunTelemetry:
         self.tracker: PhaseTracker | None = None
         self.over_http = capabilities(engine.name).load_mode(engine) == "async_http"
         self._schedule_calls: list[int] = []
+        self.load_warmups = 0
         self.stopped = False
 
     @classmethod
@@ -142,6 +144,7 @@ class RunTelemetry:
                 offered = False
             scheduler = SchedulerPoller(engine, s.gpu_telemetry_hz) if offered else None
         tele = cls(engine, info, scraper, gpu, scheduler)
+        tele.load_warmups = cfg.benchmark.load.warmup_requests
         for part in (scraper, gpu, scheduler):
             if part is not None:
                 part.start()
@@ -164,11 +167,12 @@ class RunTelemetry:
         return (t if t is not None else now_ns()), scraped
 
     def _schedule_started(self, t0_ns: int) -> None:
-        """An open-loop schedule starts (its warm-up is over): a server scrape, off this thread (it must not
-        delay the first requests)."""
+        """An open-loop schedule starts (its warm-up is over): a server scrape by the scraper's thread, waited for
+        at most START_WAIT_S (the first request is due 20 ms after this call: load/dispatch.py's lead)."""
         self._schedule_calls.append(now_ns())
         if self.scraper is not None:
             self.scraper.request_scrape()
+            self.scraper.requested_done.wait(START_WAIT_S)  # within the schedule's lead; the GIL is free meanwhile
 
     def _load_run(self, name: str, served: list[Served], t0_ns: int) -> None:
         ph = self.tracker.find(name) if self.tracker is not None else None
@@ -178,11 +182,25 @@ class RunTelemetry:
         ph.window_start_ns = t0_ns
         ph.window_end_ns = max(s.end_ns for s in served)
         if self.scraper is not None:
+            # the window's first scrape: the latest taken after the warm-up ended and before the first request was
+            # sent; none such (a machine too busy to scrape in time) leaves the phase without a token check
             called = self._schedule_calls[-1] if self._schedule_calls else ph.start_ns
-            asked = [t for t in self.scraper.requested if t >= called]
-            ph.window_scrape_start_ns = asked[0] if asked else None
+            first_send = min(s.start_ns for s in served)
+            between = [t for t in self.scraper.times() if called <= t <= first_send]
+            ph.window_scrape_start_ns = between[-1] if between else None
+            if ph.window_scrape_start_ns is None and self._no_warmup(ph, first_send):
+                ph.window_scrape_start_ns = ph.scrape_start_ns  # nothing ran between the phase's own scrape and it
             time.sleep(SETTLE_S)
             ph.window_scrape_end_ns = self.scraper.scrape_at()
+
+    def _no_warmup(self, ph: Phase, first_send: int) -> bool:
+        """Did no request end between the phase's start scrape and its schedule's first send? In-process engines
+        show their warm-ups to the tally; over HTTP, only the settings can say (benchmark.load.warmup_requests)."""
+        if ph.scrape_start_ns is None:
+            return False
+        if self.over_http:
+            return self.load_warmups == 0
+        return not self.tally.between(ph.scrape_start_ns, first_send)
 
     # -- the end --------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -242,8 +260,13 @@ class RunTelemetry:
                 w = (ph.scrape_start_ns or ph.start_ns, ph.scrape_end_ns or ph.end_ns)
             rows = self._client_rows(ph)
             prompt, output = sum(r.input_tokens for r in rows), sum(r.output_tokens for r in rows)
-            check = sc.token_check(prompt, output, w) if rows and (prompt or output) else None
-            sec.windows.append(server_windows.window(sc.summarize(self.t0_ns, window=w), ph.name, ph.key, check))
+            exact = ph.window_start_ns is None or ph.window_scrape_start_ns is not None
+            check = sc.token_check(prompt, output, w) if rows and (prompt or output) and exact else None
+            win = server_windows.window(sc.summarize(self.t0_ns, window=w), ph.name, ph.key, check)
+            if not exact:
+                win.note = ("no token check: no scrape landed between the warm-up's end and the first request (the "
+                            "machine was too busy to scrape in time); the window starts at the scrape before")
+            sec.windows.append(win)
             if check is not None:
                 checks.append(check)
         sec.token_check = server_windows.combined_check(checks)

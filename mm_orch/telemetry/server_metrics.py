@@ -356,6 +356,7 @@ class ServerMetricsScraper:
         self._stop = threading.Event()
         self._wake = threading.Event()  # stop(), or request_scrape(): scrape now, off the caller's thread
         self.requested: list[int] = []  # times of the scrapes request_scrape() asked for
+        self.requested_done = threading.Event()  # set once the scrape request_scrape() asked for is over
         self._requested = False
         self._thread: threading.Thread | None = None
         self._client: httpx.Client | None = None
@@ -409,12 +410,20 @@ class ServerMetricsScraper:
             if asked and t is not None:
                 with self._lock:
                     self.requested.append(t)
+            if asked:
+                self.requested_done.set()
 
     def request_scrape(self) -> None:
         """Ask the thread for a scrape now, without waiting for it (e.g. as an open-loop schedule starts: the
         caller's event loop must not block); its time lands in `requested`."""
+        self.requested_done.clear()
         self._requested = True
         self._wake.set()
+
+    def times(self) -> list[int]:
+        """When each successful scrape so far was taken (run's clock, in order)."""
+        with self._lock:
+            return [s.t_ns for s in self.scrapes]
 
     def scrape_now(self) -> bool:
         """One scrape now (thread-safe); True when it returned Prometheus text. Failures become warnings."""

