@@ -19,6 +19,7 @@ from typing import Any
 
 from mm_orch.engines.registry import capabilities
 from mm_orch.errors import ConfigError
+from mm_orch.io import json_loads
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,9 @@ def registered_context(model: str, user_models: dict[str, Any]) -> int | None:
     config = Path(spec.local_path).expanduser() / "config.json" if spec.local_path else None
     if config is not None and config.is_file() and config.stat().st_size < 2**20:
         try:
-            return _arch_context(json.loads(config.read_text(encoding="utf-8")))
-        except (OSError, ValueError):
+            arch = json_loads(config.read_text(encoding="utf-8"), str(config))  # nesting capped
+            return _arch_context(arch) if isinstance(arch, dict) else None
+        except (OSError, ValueError, ConfigError):  # unreadable here: the engine's own load will say
             return None
     return None
 
