@@ -10,7 +10,6 @@ tokenizer against the context the engine reports.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
