@@ -10,7 +10,9 @@
 #       VLLM_SETTINGS="--set engine.vllm.log_stats=true --set engine.vllm.enforce_eager=true" \
 #       bash scripts/gpu_telemetry_runs.sh                          # a CPU rehearsal on the tiny models
 #
-# VLLM=0 skips the vLLM run; so does a vllm that cannot be imported (said in summary.md). PYTHON picks the
+# ENGINES picks the runs (default "hf dual vllm"; a subset names the archive gpu_telemetry_runs_<engines>.tar.gz, so
+# two calls under a 10-minute limit each bring back their own). VLLM=0 skips the vLLM run; so does a vllm that
+# cannot be imported (said in summary.md). PYTHON picks the
 # interpreter (default python3); EXTRA adds flags to every run (last, so they win); VLLM_SETTINGS replaces the vLLM
 # run's engine settings. The machine needs no network: dummy weights, embedded tokenizers.
 set -u -o pipefail
@@ -21,6 +23,10 @@ DEVICE=${DEVICE:-cuda}
 MODEL=${MODEL:-qwen2.5-3b}
 THETA=${THETA:-qwen2.5-1.5b}
 HZ=${HZ:-20}
+ENGINES=${ENGINES:-hf dual vllm}
+want() { [[ " $ENGINES " == *" $1 "* ]]; }
+ARCHIVE=gpu_telemetry_runs.tar.gz
+[ "$ENGINES" = "hf dual vllm" ] || ARCHIVE="gpu_telemetry_runs_$(echo $ENGINES | tr ' ' '-').tar.gz"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu_telemetry.XXXXXX")
 mkdir -p "$OUT" "$WORK/runs"
 cd "$(dirname "$0")/.."
@@ -80,11 +86,13 @@ run() {  # run NAME ARGS...: one session, its files into runs/NAME, its log besi
     [ $rc -eq 0 ] || status=1
 }
 
-run hf "${COMMON[@]}" --engine hf --model "$MODEL"
-run dual "${COMMON[@]}" --engine dual --model "$MODEL" --theta-model "$THETA" --alpha-method kl_symmetry
+want hf && run hf "${COMMON[@]}" --engine hf --model "$MODEL"
+want dual && run dual "${COMMON[@]}" --engine dual --model "$MODEL" --theta-model "$THETA" --alpha-method kl_symmetry
 
 VLLM_NOTE=""
-if [ "${VLLM:-auto}" = "0" ]; then
+if ! want vllm; then
+    :
+elif [ "${VLLM:-auto}" = "0" ]; then
     VLLM_NOTE="vLLM skipped (VLLM=0)"
 elif ! out=$($PY -c "import vllm; print(vllm.__version__)" 2>&1); then
     VLLM_NOTE="vLLM skipped: import vllm failed: $(echo "$out" | tail -1 | cut -c1-300)"
@@ -134,7 +142,7 @@ if note:
 EOF
 cat "$WORK/summary.md"
 
-tar -czf "$OUT/gpu_telemetry_runs.tar.gz" -C "$WORK" summary.md versions.txt nvidia-smi.txt runs
-echo "archive: $OUT/gpu_telemetry_runs.tar.gz ($(du -h "$OUT/gpu_telemetry_runs.tar.gz" | cut -f1))"
+tar -czf "$OUT/$ARCHIVE" -C "$WORK" summary.md versions.txt nvidia-smi.txt runs
+echo "archive: $OUT/$ARCHIVE ($(du -h "$OUT/$ARCHIVE" | cut -f1))"
 rm -rf "$WORK"
 exit $status

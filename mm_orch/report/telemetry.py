@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+TOKEN_TOLERANCE_PCT = 1.0  # the largest |server - client| / client token count mismatch that passes, percent
+
 
 class TimelinePoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -101,7 +103,7 @@ class TokenCountCheck(BaseModel):
     )
     prompt_series: str | None = Field(None, description="Series the server prompt count came from.")
     output_series: str | None = Field(None, description="Series the server output count came from.")
-    tolerance_pct: float = Field(1.0, description="Largest |mismatch| that passes, percent.")
+    tolerance_pct: float = Field(TOKEN_TOLERANCE_PCT, description="Largest |mismatch| that passes, percent.")
     within_tolerance: bool | None = Field(
         None, description="Both mismatches within tolerance_pct; None when neither could be computed."
     )

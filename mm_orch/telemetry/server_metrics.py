@@ -20,7 +20,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from mm_orch.errors import ConfigError
-from mm_orch.report.telemetry import SeriesSummary, ServerMetricsSection, TimelinePoint, TokenCountCheck
+from mm_orch.report.telemetry import (
+    TOKEN_TOLERANCE_PCT,
+    SeriesSummary,
+    ServerMetricsSection,
+    TimelinePoint,
+    TokenCountCheck,
+)
 
 
 class Known(NamedTuple):
@@ -96,7 +102,6 @@ KNOWN_SERIES: dict[str, Known] = {
 # Where the server counts tokens: a counter (vLLM, SGLang) or a per-request histogram's _sum (TGI).
 PROMPT_TOKEN_SERIES = ("vllm:prompt_tokens", "sglang:prompt_tokens", "tgi_request_input_length")
 OUTPUT_TOKEN_SERIES = ("vllm:generation_tokens", "sglang:generation_tokens", "tgi_request_generated_tokens")
-TOKEN_TOLERANCE_PCT = 1.0
 QUANTILES = (0.5, 0.9, 0.99)
 # Sleep between parsed families: the parser is pure Python, and a scrape parsed in one go holds the GIL for
 # ~10 ms, late-waking the load generator's event loop in this same process; short sleeps hand the GIL over.

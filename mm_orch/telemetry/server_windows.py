@@ -7,8 +7,7 @@ mean and maximum, histograms their percentiles over the window's bucket deltas (
 
 from __future__ import annotations
 
-from mm_orch.report.telemetry import ServerMetricsSection, ServerWindow, TokenCountCheck
-from mm_orch.telemetry.server_metrics import TOKEN_TOLERANCE_PCT
+from mm_orch.report.telemetry import TOKEN_TOLERANCE_PCT, ServerMetricsSection, ServerWindow, TokenCountCheck
 
 RUNNING = ("vllm:num_requests_running", "sglang:num_running_reqs", "tgi_batch_current_size")
 WAITING = ("vllm:num_requests_waiting", "sglang:num_queue_reqs", "tgi_queue_size")
