@@ -25,7 +25,7 @@ from mm_orch.report.model import (
     ThroughputSection,
 )
 
-__all__ = ["SCHEMA_VERSION", "Report", "assemble_report", "failed_phases", "latency_section", "memory_section",
+__all__ = ["SCHEMA_VERSION", "Report", "assemble_report", "latency_section", "memory_section",
            "model_info_section", "throughput_section"]
 
 
@@ -94,23 +94,6 @@ def throughput_section(results: list[ThroughputResult]) -> ThroughputSection | N
 def model_info_section(info: Any) -> ModelInfoSection:
     """From the engine's ModelInfo dataclass."""
     return ModelInfoSection.model_validate(asdict(info))
-
-
-def failed_phases(report: Report) -> list[dict[str, Any]]:
-    """Every phase with failed requests: {phase, failed, completed, error (the first distinct one)}."""
-    parts: list[tuple[str, int, int, list[str]]] = []
-    if report.latency is not None:
-        lat = report.latency
-        parts.append(("latency", lat.failed, lat.completed, lat.errors))
-        parts += [(f"latency {s.name}", s.failed, s.completed, s.errors) for s in lat.scenarios]
-    if report.throughput is not None:
-        parts += [(f"throughput {p.mode} {p.level}", p.metrics.failed, p.metrics.completed, p.metrics.errors)
-                  for p in report.throughput.points]
-    if report.load is not None:
-        m = report.load.metrics
-        parts.append((f"load ({report.load.mode})", m.failed, m.completed, m.errors))
-    return [{"phase": name, "failed": failed, "completed": done, "error": (errors or [None])[0]}
-            for name, failed, done, errors in parts if failed]
 
 
 def now_utc() -> str:

@@ -52,7 +52,7 @@ def check_failure_rate(report: Any, max_pct: float | None) -> None:
     """With max_pct (benchmark.max_failure_rate / --max-failure-rate) set, add its check to report.validation:
     the worst phase's share of failed requests, in percent, must be <= max_pct. Without it, nothing is added
     (failed requests stay a warning)."""
-    from mm_orch.benchmark.sections import failed_phases
+    from mm_orch.report.failures import failed_phases
 
     if max_pct is None:
         return

@@ -221,7 +221,7 @@ def run_load(engine: Engine, settings: Any, prompts: Sequence[Prompt], progress:
     good = None
     if slo is not None:
         from mm_orch.benchmark.goodput import goodput_at
-        from mm_orch.load.saturation import from_arrival
+        from mm_orch.load.results import from_arrival
 
         good = goodput_at(from_arrival(counted), wall, slo, settings.slo_percentile)
     replay = None

@@ -11,6 +11,7 @@ server time = TTFT/E2E from start; what a user sees = TTFT/E2E from due.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -101,3 +102,8 @@ def summarize_load(recs: Sequence[LoadRecord], t0_ns: int) -> dict:
             r.record.output_tokens / r.events for r in ok if r.events)),
         "timeline": timeline(recs),
     }
+
+
+def from_arrival(recs: Sequence[LoadRecord]) -> list:
+    """The records with their start moved to the due time, so goodput's TTFT/E2E count from arrival."""
+    return [dataclasses.replace(r.record, start_ns=r.due_ns) for r in recs]

@@ -19,7 +19,6 @@ dual) gets a curve. The burst's full LoadResult is the report's `load` section; 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from mm_orch.benchmark.progress import NullProgress, Progress
 from mm_orch.engines.base import Engine
 from mm_orch.errors import ConfigError
 from mm_orch.load.queue_watch import QueueWatch
+from mm_orch.load.results import from_arrival
 from mm_orch.report.saturation import SaturationPoint, SaturationResult
 from mm_orch.settings.open_loop import SteadySettings
 from mm_orch.settings.slo import SLO
@@ -72,11 +72,6 @@ def find_knee(ttft_tail: Sequence[float | None], factor: float) -> int | None:
 
 def _stat(d: Any, stat: str) -> float | None:
     return getattr(d, stat) if d is not None else None
-
-
-def from_arrival(recs: Sequence[LoadRecord]) -> list:
-    """The records with their start moved to the due time, so goodput's TTFT/E2E count from arrival."""
-    return [dataclasses.replace(r.record, start_ns=r.due_ns) for r in recs]
 
 
 def point(kind: str, load: LoadResult, recs: Sequence[LoadRecord], slo: SLO | None, tail: str) -> SaturationPoint:

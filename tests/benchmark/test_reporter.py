@@ -142,7 +142,7 @@ def test_load_report_rejects_non_reports(tmp_path):
 
 
 def test_failed_phases_name_each_phase_with_its_first_error():
-    from mm_orch.benchmark.sections import failed_phases
+    from mm_orch.report.failures import failed_phases
     from tests.report.synthetic import make_report
 
     r = make_report()

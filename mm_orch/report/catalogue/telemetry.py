@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from mm_orch.report.metric import Metric, Slot
+from mm_orch.report.catalogue.metric import Metric, Slot
 
 if TYPE_CHECKING:
     from mm_orch.report.model import Report

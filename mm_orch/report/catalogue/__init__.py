@@ -4,18 +4,18 @@ The gate, compare, targets, Markdown, plots, CSV and the console table read metr
 caller guesses a unit or a direction from a key. A metric reads its values from a typed Report through
 `slots`: each Slot names the concrete key (e.g. throughput.concurrent_4_rps), the object holding the value
 and its field, so --repeat can write a median back. Each section's metrics are a plain list in its
-metrics_<part>.py; this index joins them in one fixed order (a new section adds its list here).
+catalogue/<part>.py; this index joins them in one fixed order (a new section adds its list here).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mm_orch.report.metric import Metric, Slot
-from mm_orch.report.metrics_closed_loop import LATENCY, MEMORY, THROUGHPUT
-from mm_orch.report.metrics_load import LOAD, MAX_RATE, SATURATION
-from mm_orch.report.metrics_studies import GOODPUT, STUDIES
-from mm_orch.report.metrics_telemetry import GPU_TELEMETRY, SERVER_METRICS
+from mm_orch.report.catalogue.closed_loop import LATENCY, MEMORY, THROUGHPUT
+from mm_orch.report.catalogue.metric import Metric, Slot
+from mm_orch.report.catalogue.open_loop import LOAD, MAX_RATE, SATURATION
+from mm_orch.report.catalogue.studies import GOODPUT, STUDIES
+from mm_orch.report.catalogue.telemetry import GPU_TELEMETRY, SERVER_METRICS
 
 if TYPE_CHECKING:
     from mm_orch.report.model import Report
@@ -73,7 +73,3 @@ def _short(dotted: str) -> str:
     """'mm_orch.report.metrics:ttft_ms' -> 'metrics.ttft_ms' (the docs table's column)."""
     module, qualname = dotted.split(":")
     return f"{module.rsplit('.', 1)[-1]}.{qualname}"
-
-
-if __name__ == "__main__":
-    print(markdown_table())  # noqa: T201  - a docs helper: python -m mm_orch.report.catalogue
