@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mm_orch.benchmark.progress import NullProgress, Progress
-from mm_orch.benchmark.sections import failed_phases, now_utc
+from mm_orch.benchmark.sections import now_utc
 from mm_orch.config import TEST_TYPES, Config
 from mm_orch.errors import BenchmarkInterrupted, ConfigError, OutputError
 from mm_orch.gate.baseline import compare_to_baseline, env_differences, workload_differences
 from mm_orch.load.requests_file import save_for_report
 from mm_orch.models import DEFAULT_MODEL
+from mm_orch.report.failures import failed_phases
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.model import Report
 from mm_orch.run.load_notes import load_warnings
@@ -152,13 +153,13 @@ def warnings_for(report: Report) -> list[str]:
                    f"{info.cpu_count} CPUs): timings are pessimistic")
     for f in failed_phases(report):
         out.append(f"{f['phase']}: {f['failed']} of {f['failed'] + f['completed']} request(s) failed: {f['error']}")
+    out += load_warnings(report)  # short outputs, schedules stopped early, a search that did not converge
+    out += telemetry_warnings(report)  # a dead metrics endpoint, server token counts off by more than 1 %
     rep = report.repeat
     if rep is not None and rep.requested and rep.requested > rep.n:
         out.append(f"interrupted: {rep.n} of {rep.requested} repeats finished; the medians and spreads are over those")
     if report.load is not None and report.load.incomplete:
         out.append(f"load: {report.load.note}")
-    out += load_warnings(report)  # short outputs, schedules stopped early, a search that did not converge
-    out += telemetry_warnings(report)  # a dead metrics endpoint, server token counts off by more than 1 %
     for c in report.validation.failures if report.validation else []:
         out.append(f"target missed: {c.metric} = {c.actual:.4g} {c.unit}, target {c.comparison} {c.target:g} {c.unit}")
     return out
