@@ -263,11 +263,25 @@ class GateSettings(Strict):
     tolerances: dict[str, float] = Field({}, description="Metric pattern (fnmatch on dotted keys, e.g. "
                                          "'memory.*') -> percent worse allowed; the first match wins.")
     ignore: list[str] = Field([], description="Metric patterns never compared.")
+    report_only: list[str] = Field([], description="Metric patterns compared and shown with their verdict, but not "
+                                   "counted in the overall verdict (figures too noisy to gate on this machine).")
     memory_noise_gb: float = Field(0.0, ge=0, description="A memory metric that moved by at most this many GiB "
                                    "is noise, whatever the percent: on CPU, RSS moves by a few MiB with the "
                                    "allocator's state and one-off first-use costs.")
     statistic: Literal["median", "best"] = Field("median", description="With --repeat: compare medians, or "
                                                  "each side's best run (contention only ever slows a run down).")
+    on_inconclusive: Literal["pass", "fail", "warn"] | None = Field(
+        None, description="Exit code of an INCONCLUSIVE verdict: null = 4 (its own code), pass = 0, fail = 1, warn = "
+        "0 with a warning (--on-inconclusive overrides).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the verdict's interval: FAIL needs the "
+                              "whole interval beyond the tolerance, PASS the whole interval within it.")
+    figure: Literal["auto", "wall", "cpu"] = Field(
+        "auto", description="Which speed figure decides: auto = wall time when both runs had the machine to "
+        "themselves, CPU ms per token over the step reference when either was busy or the machines differ in "
+        "speed (in-process CPU engines); wall or cpu forces one.")
+    max_machine_ratio: float = Field(1.5, ge=1, description="A run whose machine-speed reference is this many times "
+                                     "slower or faster than the baseline's is not compared on speed "
+                                     "(INCONCLUSIVE, with the line saying why).")
 
     @field_validator("tolerances")
     @classmethod

@@ -33,6 +33,7 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # --ab gives its children the same flags
     _quiet_libraries(a.verbose)
     try:
         return run_action(a)

@@ -54,8 +54,8 @@ def _check_flags(a: argparse.Namespace) -> None:
     if a.ray_num_cpus <= 0:
         raise ConfigError(f"--ray-num-cpus must be > 0, got {a.ray_num_cpus:g}")
     many = a.executor == "ray" or len(_split(a.model)) > 1 or len(_split(a.engine)) > 1
-    single = [f for f, on in (("--baseline", a.baseline), ("--repeat", a.repeat != 1), ("--junit-xml", a.junit_xml))
-              if on]
+    single = [f for f, on in (("--baseline", a.baseline), ("--repeat", a.repeat != 1), ("--junit-xml", a.junit_xml),
+                              ("--ab", a.ab or a.ab_config)) if on]
     if single and many:
         raise ConfigError(f"{single[0]} gates one model on one engine in this process: not with several "
                           "models/engines or --executor ray")

@@ -35,9 +35,16 @@ def run_cli(a: argparse.Namespace) -> int:
                           junit_xml=a.junit_xml)
     if a.sweep:  # one session per grid cell, then one sweep report
         return study_cli.run_sweep_cli(a, cfg, opts, out, err)
+    ab = a.ab is not None or a.ab_config is not None  # paired A/B in one job (run/ab.py)
     try:
-        with progress_for(err, enabled=not a.no_progress) as progress:
-            result = run_session(cfg, opts, progress)
+        if ab:
+            from mm_orch.run.ab import ab_session
+
+            err.print(f"A/B: {a.ab_rounds} rounds per side, alternating (each a child process) ...", soft_wrap=True)
+            result = ab_session(cfg, opts, a)
+        else:
+            with progress_for(err, enabled=not a.no_progress) as progress:
+                result = run_session(cfg, opts, progress)
     except BenchmarkInterrupted as e:  # Ctrl-C: the session wrote what finished (atomically), marked incomplete
         if e.path is not None:
             err.print(f"report (incomplete): {e.path}", soft_wrap=True, highlight=False)
@@ -78,6 +85,5 @@ def run_cli(a: argparse.Namespace) -> int:
     dead = [f for f in result.failures if not f["completed"]]
     if dead:  # results are written; a phase where nothing succeeded is still an engine failure
         raise EngineError(report.engine, f"every request of {dead[0]['phase']} failed: {dead[0]['error']}")
-    failed = not result.gate_passed or (a.check_targets and not result.targets_passed)
-    failed = failed or not result.failure_rate_passed  # --max-failure-rate
-    return 1 if failed else 0
+    targets_failed = (a.check_targets and not result.targets_passed) or not result.failure_rate_passed
+    return cli_gate.gate_exit_code(result.baseline, targets_failed)

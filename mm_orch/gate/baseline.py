@@ -1,5 +1,9 @@
 """The baseline gate: compare every comparable metric of a report to a previous one, direction-aware.
 
+Each metric is compared once as one value per side (`deltas`, below); the verdict (PASS / FAIL /
+INCONCLUSIVE) then comes from the samples of both reports (gate/regression.py), and from these single values
+only where there are no samples (memory; a baseline written before samples existed).
+
 "Worse" is measured against the better of the two values, so one tolerance means the same slowdown for
 latency and for throughput: 100 -> 150 ms is 50 % worse, and 150 -> 100 tokens/s is also 50 % worse.
 With --repeat the baseline carries its own run-to-run spread; a median that is worse than the tolerance
@@ -158,8 +162,10 @@ def compare_to_baseline(current: Report, baseline: Report, gate: GateSettings, b
         else:
             result.deltas.append(_delta(key, better, b, c, gate, baseline, current))
     result.passed = not result.regressions
-    log.info("baseline %s: %d compared, %d regressions", baseline_path, len(result.deltas),
-             len(result.regressions))
+    from mm_orch.gate.regression import apply_verdicts  # the verdict from samples (PASS / FAIL / INCONCLUSIVE)
+
+    apply_verdicts(result, baseline, current, gate)
+    log.info("baseline %s: %d compared, verdict %s", baseline_path, len(result.deltas), result.verdict)
     return result
 
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mm_orch.io import atomic_write_text
-from mm_orch.output.markdown import fmt, pct
+from mm_orch.output.md_format import fmt, pct
 from mm_orch.report.gate_results import BaselineResult
 from mm_orch.report.model import Report
 
@@ -45,12 +45,34 @@ def _baseline(root: ET.Element, report: Report, res: BaselineResult) -> None:
     if res.env_differences:
         note = "; ".join(res.env_differences)
         _case(suite, cls, "environment", out=f"environment differs (allowed): {note}")
-    for d in res.deltas:
-        msg = (f"{d.metric}: baseline {fmt(d.baseline)}, now {fmt(d.current)} ({pct(d.change_pct)}), "
-               f"{pct(d.worse_pct)} worse, tolerance {d.tolerance_pct:g}% [{d.status}]")
-        _case(suite, cls, d.metric, failure=msg if d.status == "regression" else None, out=msg)
+    if res.verdicts:  # the verdict from samples: one case per metric with its effect, interval and samples
+        _verdicts(suite, cls, res)
+    else:  # a baseline without samples: one value per side, as before
+        for d in res.deltas:
+            msg = (f"{d.metric}: baseline {fmt(d.baseline)}, now {fmt(d.current)} ({pct(d.change_pct)}), "
+                   f"{pct(d.worse_pct)} worse, tolerance {d.tolerance_pct:g}% [{d.status}]")
+            _case(suite, cls, d.metric, failure=msg if d.status == "regression" else None, out=msg)
     for metric, why in res.not_compared.items():
         _case(suite, cls, metric, skipped=why)
+
+
+def _verdicts(suite: ET.Element, cls: str, res: BaselineResult) -> None:
+    """FAIL is a failure; INCONCLUSIVE a failure only when it exits 1 (--on-inconclusive fail), else skipped
+    with its reason; a metric reported but not gated passes, saying so."""
+    from mm_orch.output.markdown import verdict_cells
+
+    header = ("effect", "interval", "samples", "detects", "tolerance")
+    head = f"gate {res.overall}; figure: {res.figure_reason or res.figure}"
+    head += f"; {res.machine}" if res.machine else ""
+    _case(suite, cls, "verdict", failure=f"gate verdict {res.overall}" if res.exit_code() else None,
+          out="\n".join([head, *res.notes]))
+    for v in res.verdicts:
+        cells = verdict_cells(v)
+        msg = (f"{v.metric} ({v.figure}): " + ", ".join(f"{h} {c}" for h, c in zip(header, cells[2:7], strict=True))
+               + f" -> {cells[7]}: {v.reason}" + (f" [not gated: {v.why_not_gated}]" if not v.gated else ""))
+        failed = v.gated and (v.verdict == "FAIL" or (v.verdict == "INCONCLUSIVE" and res.on_inconclusive == "fail"))
+        skipped = v.gated and v.verdict == "INCONCLUSIVE" and not failed
+        _case(suite, cls, v.metric, failure=msg if failed else None, skipped=msg if skipped else None, out=msg)
 
 
 def junit_xml(report: Report, baseline: BaselineResult | None = None) -> str:

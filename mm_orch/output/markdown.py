@@ -8,31 +8,11 @@ from typing import Any
 
 from mm_orch.gate.compare import side_by_side
 from mm_orch.io import atomic_write_text
-from mm_orch.report.gate_results import BaselineResult
+from mm_orch.output.md_format import fmt, pct, table
+from mm_orch.report.gate_results import BaselineResult, MetricVerdictRow
 from mm_orch.report.model import Report
 
 log = logging.getLogger(__name__)
-
-
-def fmt(v: Any) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, bool | int) or not isinstance(v, float):
-        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
-
-
-def pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:+.1f}%"
-
-
-def table(header: list[str], rows: list[list[Any]]) -> str:
-    right = ["---:" if i else "---" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(right) + " |"]
-    lines += ["| " + " | ".join(c if isinstance(c, str) else fmt(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _headline(report: Report) -> list[list[Any]]:
@@ -114,8 +94,41 @@ def _engine_stat_rows(stats: dict[str, Any]) -> list[list[Any]]:
     return [[k, v] for k, v in flatten(stats, lists=False).items()]
 
 
+def _effect(x: float | None) -> str:
+    return "n/a" if x is None else f"{(x - 1) * 100:+.1f} %"
+
+
+def verdict_cells(v: MetricVerdictRow) -> list[str]:
+    """metric, figure, effect, interval, samples, detects, tolerance, verdict: the same words for the console
+    table, the Markdown and the JUnit."""
+    interval = "n/a" if v.ci_low is None or v.ci_high is None else (
+        f"[{_effect(v.ci_low)}, {_effect(v.ci_high)}] at {v.confidence * 100:g} %")
+    n = f"{v.n_current} pairs" if v.statistic.endswith("paired ratios") else f"{v.n_baseline}/{v.n_current}"
+    detects = "n/a" if v.detectable_pct is None else f">= {v.detectable_pct:.1f} %"
+    return [v.metric, v.figure, _effect(v.effect), interval, n, detects, f"{v.tolerance_pct:g} %",
+            v.verdict + ("" if v.gated else " (not gated)")]
+
+
+def verdict_markdown(res: BaselineResult) -> list[str]:
+    lines = [""]
+    if res.figure_reason:
+        lines.append(f"Figure gated: {res.figure_reason}.")
+    if res.machine:
+        lines += ["", f"Machine: {res.machine}."]
+    for note in res.notes:
+        lines += ["", f"Note: {note}."]
+    header = ["metric", "figure", "effect", "interval", "samples (base/cur)", "detects", "tolerance", "verdict"]
+    rows = [verdict_cells(v) for v in res.verdicts if v.gated or v.n_current > 1]
+    lines += ["", "Effect is current / baseline of the median (paired: the median of per-round ratios); 'detects' is "
+              "the smallest regression (in % worse) these samples would call FAIL.", "", table(header, rows)]
+    return lines
+
+
 def baseline_markdown(res: BaselineResult) -> str:
-    verdict = "PASSED" if res.passed else f"FAILED ({len(res.regressions)} regression(s))"
+    if res.verdicts:
+        verdict = res.overall + (" (paired A/B)" if res.paired else "")
+    else:
+        verdict = "PASSED" if res.passed else f"FAILED ({len(res.regressions)} regression(s))"
     out = [f"## Baseline gate: {verdict}", "",
            f"Baseline `{res.baseline_path}` ({res.baseline_timestamp}); {len(res.deltas)} metrics compared, "
            f"{len(res.not_compared)} not compared."]
@@ -124,8 +137,10 @@ def baseline_markdown(res: BaselineResult) -> str:
                 + "; ".join(res.env_differences)]
     if res.workload_differences:
         out += ["", "Workload differs (allowed): " + "; ".join(res.workload_differences)]
+    if res.verdicts:
+        out += verdict_markdown(res)
     header = ["metric", "baseline", "now", "change", "worse by", "tolerance", "status"]
-    shown = [d for d in res.deltas if d.status != "ok"]
+    shown = [d for d in res.deltas if d.status not in ("ok", "not_gated") and not res.verdicts]
     if shown:
         out += ["", table(header, [[d.metric, d.baseline, d.current, pct(d.change_pct), pct(d.worse_pct),
                                     f"{d.tolerance_pct:g}%", d.status] for d in shown])]

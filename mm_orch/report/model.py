@@ -6,7 +6,7 @@ the typed fields are the only truth.
 
 Adding a section (load, sweep, accuracy, context_length, ...): define its model in its own module of report/
 (extra keys are errors, every field has a description), add it to Report as an optional field
-`name: NewSection | None = None`, list its metrics in a metrics_<part>.py and add that list to catalogue.py.
+`name: NewSection | None = None`, list its metrics in a catalogue/<part>.py and add that list to catalogue/__init__.py.
 Old reports without the section stay valid.
 """
 
@@ -23,6 +23,7 @@ from mm_orch.report.goodput import GoodputResult
 from mm_orch.report.load import LoadResult
 from mm_orch.report.max_rate import MaxRateAtSloResult
 from mm_orch.report.metrics import Distribution, Histogram, MetricsSummary
+from mm_orch.report.samples import SamplesSection
 from mm_orch.report.saturation import SaturationResult
 from mm_orch.report.studies import AccuracyResult, ContextLengthResult, WorkloadResult
 from mm_orch.report.telemetry import GpuTelemetrySection, RunTimeline, ServerMetricsSection
@@ -341,6 +342,9 @@ class Report(Section):
     engine_stats: dict[str, Any] = Field({}, description="Engine-specific counters (prefix cache, alpha...).")
     validation: ValidationResult | None = Field(None, description="Per-model target check.")
     baseline_check: BaselineResult | None = Field(None, description="Baseline gate result (--baseline).")
+    samples: SamplesSection | None = Field(None, description="The samples the regression verdict resamples: per "
+                                           "request of the latency headline (wall and CPU figures) and the "
+                                           "machine-speed reference; absent from older reports.")
     repeat: RepeatSection | None = Field(None, description="--repeat: spread over the runs.")
     incomplete: bool = Field(False, description="True when the run was interrupted (Ctrl-C): only the tests "
                              "in finished_tests were measured.")

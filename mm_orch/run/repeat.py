@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from mm_orch.report import catalogue
 from mm_orch.report.model import MetricSpread, RepeatSection, Report
+from mm_orch.report.samples import merge_samples
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def merge_repeats(reports: list[Report]) -> Report:
         median = statistics.median(values)
         spread[key] = MetricSpread(min=min(values), median=median, max=max(values), values=values)
         slot.set(median)
+    out.samples = merge_samples([r.samples for r in reports])  # per-request samples of every run, pooled
     out.repeat = RepeatSection(
         n=len(reports), metrics=spread, first_run_only=first_only, timestamps=[r.timestamp for r in reports],
         note="catalogue metrics (headline means, scenario means, tokens/s, distribution medians and p95) are "

@@ -27,6 +27,7 @@ from mm_orch.models.manager import resolve_device
 from mm_orch.report.load import LoadResult
 from mm_orch.report.model import LatencySection, MemoryFigure, MemorySection, Report, RunConfig, ThroughputSection
 from mm_orch.run.preflight import check_loaded
+from mm_orch.run.reference_samples import ReferenceTimer, samples_section
 from mm_orch.run.slo_check import check_slo
 from mm_orch.settings.studies import STUDY_TESTS
 from mm_orch.telemetry.run import RunTelemetry, check_telemetry
@@ -49,15 +50,17 @@ def _prompts(cfg: Config, prompts: Sequence[str] | None) -> list[str]:
     return out
 
 
-def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress
+def _run_latency(engine: Engine, cfg: Config, prompts: list[str], progress: Progress, cpu_figures: bool = False
                  ) -> tuple[LatencySection, LatencyResult]:
-    """The section, and the headline result (the throughput test may reuse its requests)."""
+    """The section, and the headline result (the throughput test may reuse its requests); the headline keeps
+    its per-request samples (with CPU figures where the engine works in this process on the CPU)."""
     s = cfg.benchmark.latency
     bench = LatencyBenchmark(s.warmup_runs, s.test_runs, s.ignore_eos, progress,
-                             sampling=cfg.benchmark.generation.request_kwargs(), warmup_tokens=s.warmup_tokens)
+                             sampling=cfg.benchmark.generation.request_kwargs(), warmup_tokens=s.warmup_tokens,
+                             cpu_figures=cpu_figures)
     scenarios = grid_scenarios(engine, s.input_lengths, s.output_lengths, cfg.engine.seed)
     progress.phase("latency", bench.steps(len(prompts)) + len(scenarios) * bench.steps(1))
-    headline = bench.run(engine, prompts, s.output_length)
+    headline = bench.run(engine, prompts, s.output_length, samples=True)
     results = [(sc, bench.run(engine, sc.prompts, sc.output_length, warm_engine=True)) for sc in scenarios]
     return latency_section(headline, results), headline
 
@@ -205,6 +208,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     load_log = requests
     sections: dict[str, Any] = dict.fromkeys(ALL_TEST_TYPES + STUDY_TESTS)
     headline: LatencyResult | None = None
+    timer = ReferenceTimer()  # the machine-speed reference, before, between and after the tests
     try:
         progress.phase(f"loading {model_name} ({engine_name})", None)
         info, load = MemoryBenchmark(gc_before_measure=cfg.benchmark.memory.gc_before_measure
@@ -213,12 +217,15 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         tele = RunTelemetry.start(cfg, engine, info)
         if tele is not None:  # each progress phase is a telemetry phase; each open-loop run reports its window
             progress, load_log = tele.progress(progress), tele.request_log(requests)
+        timer.before()
         if "memory" in tests:
             sections["memory"] = _run_memory(engine, cfg, info, load, progress)
             log.info("test memory finished")
+            timer.after_test("memory")
         if "latency" in tests:
-            sections["latency"], headline = _run_latency(engine, cfg, prompts, progress)
+            sections["latency"], headline = _run_latency(engine, cfg, prompts, progress, info.device == "cpu")
             log.info("test latency finished")
+            timer.after_test("latency")
         if "throughput" in tests:
             sections["throughput"] = _run_throughput(engine, cfg, prompts, progress, headline)
         if "load" in tests:
@@ -227,6 +234,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
         if sections["memory"] is not None and info.device == "cuda":
             _cuda_figures(engine, sections["memory"])
         engine_stats = engine.stats()
+        timer.after()
     except MmOrchError:
         raise
     except KeyboardInterrupt as e:  # Ctrl-C: keep the tests that finished (and the load test's ended requests)
@@ -253,6 +261,7 @@ def run_benchmark(cfg: Config, model_name: str = DEFAULT_MODEL, tests: Sequence[
     if tele is not None:
         tele.attach(report)
     report.set_requests(requests)
+    report.samples = samples_section(headline.samples if headline else None, timer)
     return report
 
 
