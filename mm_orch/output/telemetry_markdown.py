@@ -9,7 +9,7 @@ from mm_orch.report.model import Report
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    from mm_orch.output.markdown import table
+    from mm_orch.output.md_format import table
 
     return table(header, rows)
 

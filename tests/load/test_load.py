@@ -15,7 +15,7 @@ from mm_orch.load.calibration_run import calibrate
 from mm_orch.load.dispatch import run_load
 from mm_orch.main import main
 from mm_orch.mock.server import MockProcess, MockTiming
-from mm_orch.output.markdown import fmt
+from mm_orch.output.md_format import fmt
 from mm_orch.report import catalogue
 from mm_orch.report.load import LoadResult
 from mm_orch.report.model import Report
