@@ -1,8 +1,6 @@
 """The machine-speed reference: stable id, real timings, normalization, refusal in one line, interleaving."""
 
 import os
-import signal
-import time
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ from mm_orch.gate.machine_reference import (
     normalize,
     speed_ratio,
 )
+from tests.gate.rivals import start_rivals, stop_rivals
 
 SMALL = {"matmul_n": 32, "matmul_reps": 50, "loop_n": 200_000}  # ~12 ms a sample: keeps the tests fast
 
@@ -91,44 +90,6 @@ def test_interleave_runs_reference_between_steps():
     assert len(none.samples_ms) == 1
     with pytest.raises(ConfigError):
         interleave(LoggedWorkload([]), lambda i: i, 3, every=0)
-
-
-def start_rivals(cpu: int, count: int) -> list[int]:
-    """`count` forked processes spinning on `cpu` (for at most 10 s); returns their pids once all run there.
-
-    Forked rather than spawned: a fresh interpreter takes ~0.1-0.5 s to start on this loaded machine."""
-    ready, signal_ready = os.pipe()
-    pids = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:  # the child spins and never returns into pytest
-            try:
-                os.sched_setaffinity(0, {cpu})
-                os.write(signal_ready, b"g")
-                end = time.monotonic() + 10
-                while time.monotonic() < end:
-                    pass
-            finally:
-                os._exit(0)
-        pids.append(pid)
-    os.close(signal_ready)
-    got = b""
-    while len(got) < count:
-        chunk = os.read(ready, count)
-        if not chunk:
-            break
-        got += chunk
-    os.close(ready)
-    if len(got) < count:
-        stop_rivals(pids)
-        raise RuntimeError("a rival process did not start")
-    return pids
-
-
-def stop_rivals(pids: list[int]) -> None:
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")

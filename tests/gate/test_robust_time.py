@@ -1,7 +1,6 @@
 """CPU time beside wall time: grows with work, not with sleeping or with another process holding the core."""
 
 import os
-import signal
 import statistics
 import threading
 import time
@@ -9,6 +8,7 @@ import time
 import pytest
 
 from mm_orch.gate.robust_time import ClockReading, CpuClock, gated_figure, machine_busy, read_steal_pct
+from tests.gate.rivals import start_rivals, stop_rivals
 
 
 def spin(n: int) -> int:
@@ -76,44 +76,6 @@ def test_thread_clock_is_per_thread_process_clock_is_all_threads():
     assert worker_cpu["ns"] > 10_000_000
     assert r.process_cpu_ns >= 0.9 * worker_cpu["ns"]  # the engine's worker threads are counted
     assert r.thread_cpu_ns < 10_000_000  # the waiting main thread is not
-
-
-def start_rivals(cpu: int, count: int) -> list[int]:
-    """`count` forked processes spinning on `cpu` (for at most 10 s); returns their pids once all run there.
-
-    Forked rather than spawned: a fresh interpreter takes ~0.1-0.5 s to start on this loaded machine."""
-    ready, signal_ready = os.pipe()
-    pids = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:  # the child spins and never returns into pytest
-            try:
-                os.sched_setaffinity(0, {cpu})
-                os.write(signal_ready, b"g")
-                end = time.monotonic() + 10
-                while time.monotonic() < end:
-                    pass
-            finally:
-                os._exit(0)
-        pids.append(pid)
-    os.close(signal_ready)
-    got = b""
-    while len(got) < count:
-        chunk = os.read(ready, count)
-        if not chunk:
-            break
-        got += chunk
-    os.close(ready)
-    if len(got) < count:
-        stop_rivals(pids)
-        raise RuntimeError("a rival process did not start")
-    return pids
-
-
-def stop_rivals(pids: list[int]) -> None:
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
