@@ -1,4 +1,8 @@
-"""Shared fixtures: a private model cache per test session, a loaded tiny-qwen2 HF engine, a quick config."""
+"""Shared fixtures: a private model cache per test session, a loaded tiny-qwen2 HF engine, a quick config.
+
+The suite runs on both cores (pytest-xdist, pyproject's addopts): the workers inherit the cache folder chosen
+here by the controlling process, so the embedded models are built once (models/local.py builds into a
+temporary folder and renames it, so two workers building at once is safe)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ import pytest
 # Before any mm_orch import: tests build the embedded models into their own cache, never the user's.
 os.environ.setdefault("MM_ORCH_CACHE", tempfile.mkdtemp(prefix="mm_orch_test_cache_"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# What main() sets before anything imports Transformers (which reads them at import): tests that call main() in
+# this process run after Transformers was imported by others, and must see what a CLI process sees.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 QUICK_YAML = """
 benchmark:
@@ -23,6 +31,40 @@ test_prompts:
   medium: []
   long: []
 """  # layered over the packaged defaults: emptied lists and null targets switch theirs off
+
+
+# Module-scoped only to serve module-scoped fixtures, and cheap: a config file. Tests that use no other start
+# their own servers, so they need not share a worker.
+CHEAP_SHARED = {"server_config", "two_slots"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the marks
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (--dist loadgroup): tests that share a module- or package-scoped fixture (a server, a
+    Ray head, a loaded engine, a measured baseline run) go to one worker together, so it starts once; every other
+    test is handed out on its own, which keeps both workers busy to the end."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = [defs[-1] for name, defs in (info.name2fixturedefs.items() if info else ())
+                  if defs and name not in CHEAP_SHARED]
+        package = sorted(d.baseid for d in shared if d.scope == "package")
+        if package:
+            item.add_marker(pytest.mark.xdist_group(package[0] or "tests"))
+        elif any(d.scope in ("module", "class") for d in shared):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+@pytest.fixture(autouse=True)
+def _process_state_is_put_back():
+    """A test, or main() called in this process, may change the environment (main sets library variables) or
+    the working folder: put them back, so no test sees another's (fixtures of a wider scope set up before)."""
+    env, cwd = dict(os.environ), os.getcwd()
+    yield
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
+    if os.environ != env:
+        os.environ.clear()
+        os.environ.update(env)
 
 
 @pytest.fixture(scope="module")

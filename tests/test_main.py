@@ -1,10 +1,16 @@
-"""The CLI as users run it: a real subprocess, exit codes, one-line errors, a written report."""
+"""The CLI as users run it: exit codes, one-line errors, a written report.
+
+A real subprocess (`cli`) where the process is what is tested: the README's main command (stdout, stderr that
+is not a terminal, exit 0) and argparse's exit 2; the rest call main() in this process (`run_main`), which
+proves the same without importing torch again."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+
+from tests.inprocess import run_main
 
 
 def cli(*args, cwd=None):
@@ -31,8 +37,8 @@ def test_benchmark_writes_report_and_passes_targets(quick_config_path, tmp_path)
 
 def test_failed_target_exits_1_with_table(quick_config_path, tmp_path):
     quick_config_path.write_text(quick_config_path.read_text().replace("max_ttft_ms: 100000", "max_ttft_ms: 0.0001"))
-    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
-            "--tests", "latency", "--check-targets", "--benchmark-format", "csv", "--no-progress")
+    r = run_main("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+                 "--tests", "latency", "--check-targets", "--benchmark-format", "csv", "--no-progress")
     assert r.returncode == 1
     assert "FAILED" in r.stdout and "latency.ttft_ms" in r.stdout and "FAIL" in r.stdout
     assert "warning: target missed: latency.ttft_ms" in r.stderr
@@ -40,8 +46,8 @@ def test_failed_target_exits_1_with_table(quick_config_path, tmp_path):
 
 
 def test_quantization_flag_reaches_the_engine(quick_config_path, tmp_path):
-    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
-            "--tests", "memory", "--quantization", "4bit", "--no-progress")
+    r = run_main("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+                 "--tests", "memory", "--quantization", "4bit", "--no-progress")
     assert r.returncode == 0, r.stderr
     (report,) = tmp_path.glob("*.json")
     data = json.loads(report.read_text())
@@ -75,7 +81,8 @@ def test_quantization_flag_reaches_the_engine(quick_config_path, tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     plain = args in (["--bogus"], []) or "--serve" in args
-    r = cli(*(args if plain else ["--benchmark", *args]))
+    run = cli if args in (["--bogus"], []) else run_main  # argparse's exit 2 through the real entry point
+    r = run(*(args if plain else ["--benchmark", *args]))
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mm_orch: error:") and "Traceback" not in r.stderr
@@ -90,36 +97,36 @@ def test_serving_on_a_taken_port_is_one_line_and_exit_2():
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        r = cli("--serve", "--port", str(port))
+        r = run_main("--serve", "--port", str(port))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     expected = f"mm_orch: error: cannot serve on 127.0.0.1:{port}: Address already in use"
     assert r.stderr.strip().splitlines() == [expected]
 
 
 def test_list_models(tmp_path):
-    r = cli("--list-models")
+    r = run_main("--list-models")
     assert r.returncode == 0 and "qwen2.5-3b" in r.stdout and "Qwen/Qwen2.5-3B-Instruct" in r.stdout
     cfg = tmp_path / "mine.yaml"
     cfg.write_text("models:\n  my-model: {path: /data/ckpt, description: my fine-tune}\n")
-    r = cli("--list-models", "--config", str(cfg))
+    r = run_main("--list-models", "--config", str(cfg))
     assert r.returncode == 0 and r.stdout.splitlines()[-1].split() == ["my-model", "/data/ckpt", "my", "fine-tune"]
-    r = cli("--list-models", "--config", "/no/such.yaml")
+    r = run_main("--list-models", "--config", "/no/such.yaml")
     assert r.returncode == 2 and r.stdout == ""
 
 
 def test_prompts_longer_than_the_context_are_refused_before_measuring(quick_config_path, tmp_path):
     quick_config_path.write_text(quick_config_path.read_text().replace("input_lengths: [32]", "input_lengths: [5000]"))
-    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
-            "--tests", "latency", "--no-progress")
+    r = run_main("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+                 "--tests", "latency", "--no-progress")
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1] == ("mm_orch: error: benchmark.latency.input_lengths: 5000 prompt + "
                                                  "8 output tokens exceed tiny-qwen2's context of 4096 tokens")
 
 
 def test_missed_targets_are_warned_without_check_targets_and_set_overrides_any_key(quick_config_path, tmp_path):
-    r = cli("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path), "--no-progress",
-            "--tests", "memory", "--set", "targets.tiny-qwen2.max_memory_gb=0.0001", "--set",
-            "benchmark.memory.output_length=4")
+    r = run_main("--benchmark", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
+                 "--no-progress", "--tests", "memory", "--set", "targets.tiny-qwen2.max_memory_gb=0.0001", "--set",
+                 "benchmark.memory.output_length=4")
     assert r.returncode == 0, r.stderr  # a warning, not a failure, without --check-targets
     assert "warning: target missed: memory.peak_gb" in r.stderr and "target <= 0.0001" in r.stderr
     (report,) = tmp_path.glob("*.json")
@@ -140,21 +147,21 @@ def test_config_layers_over_the_packaged_defaults(tmp_path):
     assert cfg.benchmark.latency.test_runs == 2 and cfg.targets["tiny-qwen2"].max_memory_gb == 4
     assert cfg.test_prompts.medium and cfg.benchmark.latency.warmup_runs == load_config().benchmark.latency.warmup_runs
     short.write_text("benchmark:\n  latency: {test_run: 2}\n")
-    r = cli("--benchmark", "--config", str(short))
+    r = run_main("--benchmark", "--config", str(short))
     assert r.returncode == 2
     assert r.stderr.strip() == f"mm_orch: error: {short}:2: benchmark.latency.test_run: unknown key"
-    r = cli("--benchmark", "--set", "benchmark.latency.test_runs=0")
+    r = run_main("--benchmark", "--set", "benchmark.latency.test_runs=0")
     assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set benchmark.latency.test_runs=0: "
                                                       "benchmark.latency.test_runs: Input should be greater than or "
                                                       "equal to 1, got 0")
-    r = cli("--benchmark", "--set", "engine.hf.cpu_threads=0")  # one line, not one per branch of the union
+    r = run_main("--benchmark", "--set", "engine.hf.cpu_threads=0")  # one line, not one per branch of the union
     assert r.returncode == 2 and r.stderr.strip() == ("mm_orch: error: --set engine.hf.cpu_threads=0: "
                                                       "engine.hf.cpu_threads: must be 'auto' or a whole number of "
                                                       "threads from 1 to 1024, got 0")
 
 
 def test_report_schema_is_printed():
-    r = cli("--report-schema")
+    r = run_main("--report-schema")
     assert r.returncode == 0, r.stderr
     schema = json.loads(r.stdout)
     assert schema["properties"]["schema_version"]["const"] == 2

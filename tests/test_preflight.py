@@ -1,7 +1,9 @@
 """Check before measuring: a place the results cannot be written is exit 2 with one line, before the model loads.
 
 Each run gets an empty model cache (MM_ORCH_CACHE): had the model loaded, the embedded tiny model would have
-been built into it.
+been built into it. --benchmark runs call main() in this process (tests/inprocess.py); --serve runs are
+subprocesses, so that a start that is wrongly not refused serves there instead of blocking the test run, and so
+is /dev/stdout (in this process it is pytest's capture file, in a subprocess with captured output a pipe).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.inprocess import Result, run_main
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,9 +28,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess | Result:
     cache = tmp_path / "model-cache"
     cache.mkdir(exist_ok=True)
+    if "--serve" not in args and "/dev/stdout" not in args:
+        r = run_main(*args, env={"MM_ORCH_CACHE": str(cache), "MM_ORCH_API_TOKEN": None, **(env or {})}, cwd=REPO)
+        assert not any(cache.iterdir()), "the model was loaded before the bad path was found"
+        return r
     full_env = {**os.environ, "MM_ORCH_CACHE": str(cache), **(env or {})}
     full_env.pop("MM_ORCH_API_TOKEN", None)
     r = subprocess.run([sys.executable, "-m", "mm_orch.main", *args], cwd=REPO, env=full_env,
@@ -35,7 +43,7 @@ def _run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subpr
     return r
 
 
-def _refused(r: subprocess.CompletedProcess, *words: str) -> None:
+def _refused(r: subprocess.CompletedProcess | Result, *words: str) -> None:
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mm_orch: error: "), r.stderr[-2000:]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,12 +10,12 @@ from mm_orch.config import Config
 from mm_orch.errors import ConfigError
 from mm_orch.executors.devices import job_gpus, visible_gpus
 from mm_orch.main import main
+from tests.inprocess import run_main
 
 
 def test_two_models_run_one_after_another(quick_config_path, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "mm_orch.main", "--benchmark", "--model", "tiny-qwen2,tiny-qwen2-small",
-                        "--tests", "latency", "--config", str(quick_config_path), "--benchmark-output", str(tmp_path),
-                        "--no-markdown", "--check-targets"], capture_output=True, text=True, timeout=300)
+    r = run_main("--benchmark", "--model", "tiny-qwen2,tiny-qwen2-small", "--tests", "latency", "--config",
+                 quick_config_path, "--benchmark-output", tmp_path, "--no-markdown", "--check-targets")
     assert r.returncode == 0, r.stderr
     assert "job 1/2: tiny-qwen2 on hf" in r.stderr and "job 2/2: tiny-qwen2-small on hf" in r.stderr
     reports = sorted(json.loads(p.read_text())["model_name"] for p in tmp_path.glob("*.json"))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +10,14 @@ from mm_orch.config import Config, apply_overrides
 from mm_orch.errors import ConfigError
 from mm_orch.models import ensure_local_model
 from mm_orch.run.preflight import check_before_load, engine_context, local_counter, registered_context
+from tests.inprocess import Result, run_main
 
 REPO = Path(__file__).resolve().parents[2]
 LONG = "The quick brown fox jumps over the lazy dog. " * 400  # 18,000 characters, ~10,800 tiny-qwen2 tokens
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mm_orch.main", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+def cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    return run_main(*args, env=env, cwd=REPO)  # in this process: what is tested is the refusal, not the process
 
 
 def test_context_comes_from_the_registered_config():
