@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 SAMPLE_CAP = 1000
 DIGITS = 5
@@ -67,6 +67,13 @@ class RequestSamples(_Samples):
     step_reference_id: str | None = Field(None, description="Workload id of the step reference.")
     dropped: int = Field(0, ge=0, description="Requests measured but not kept (beyond the cap).")
 
+    # rounded when built and when written, so a report read back equals the one that was written
+    @field_validator("ttft_ms", "tpot_ms", "e2e_latency_ms", "request_tokens_per_second", "cpu_ms",
+                     "cpu_ms_per_token", "step_reference_cpu_ms")
+    @classmethod
+    def _rounded(cls, v: list[float | None] | None) -> list[float | None] | None:
+        return None if v is None else [_round(x) for x in v]
+
     @field_serializer("ttft_ms", "tpot_ms", "e2e_latency_ms", "request_tokens_per_second", "cpu_ms",
                       "cpu_ms_per_token", "step_reference_cpu_ms")
     def _compact(self, v: list[float | None] | None) -> list[float | None] | None:
@@ -99,6 +106,11 @@ class ReferenceSamples(_Samples):
     cpu_samples_ms: list[float] = Field(description="Process-CPU ms per sample.")
     when: list[str] = Field([], description="When each sample was taken: before, after_<test>, after.")
     machine: str = Field("", description="Architecture, OS, CPU count and Python of the machine.")
+
+    @field_validator("samples_ms", "cpu_samples_ms")
+    @classmethod
+    def _rounded(cls, v: list[float]) -> list[float]:
+        return [_round(x) for x in v]
 
     @field_serializer("samples_ms", "cpu_samples_ms")
     def _compact(self, v: list[float]) -> list[float | None]:
