@@ -42,7 +42,7 @@ def test_a_device_as_the_report_folder_is_refused(capsys):
 
 
 def test_a_full_disk_after_the_report_names_what_was_kept(tmp_path, capsys, quick_config_path, tiny_fs):  # noqa: F811
-    fill(tiny_fs, 48 * 1024)  # room for the JSON report, not for the plots beside it
+    fill(tiny_fs, 96 * 1024)  # room for the JSON report (~30-50 KB), not for the HTML and plots beside it
     rc = main(["--benchmark", "--config", str(quick_config_path), "--tests", "latency", "--benchmark-output",
                str(tiny_fs), "--no-progress", "--set", "benchmark.latency.test_runs=1"])
     out, err = capsys.readouterr()
