@@ -2,7 +2,7 @@
 
 Thin: parses the flags (cli/parser.py), runs the action they ask for (cli/actions.py) and maps errors to
 exit codes (0 ok, 1 target/baseline check failed, 2 bad usage/config/input, 3 engine failed at run time,
-130 interrupted).
+4 the baseline gate's verdict was INCONCLUSIVE (--on-inconclusive maps it), 130 interrupted).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ samples on a side has one value per side: memory (measured once, cold) is still 
 machine cannot tell a regression from noise.
 
 Which speed figure decides (gate.figure, auto by default):
-* wall time, when both runs had the machine to themselves (load average from others and the machine
-  reference's wall/CPU below the busy thresholds) and the machine-speed references agree within 10 %;
+* wall time, when both runs had the machine to themselves (the machine reference's wall/CPU below the busy
+  threshold) and ran at the same speed (machine references within 10 %, step references within 5 %: the
+  machine's speed drifts with the host's other tenants even when this VM is quiet);
 * CPU ms per output token over the step reference (`latency.cpu_per_token_vs_reference`), when either run
   was busy or the machines differ in speed, and both have that figure (an engine in this process on the CPU);
   wall time is then reported, not gated. Without a CPU figure, wall time decides and the note says the
@@ -53,6 +54,7 @@ PER_REQUEST: dict[str, tuple[str, Direction]] = {  # headline key -> (RequestSam
 MIN_SAMPLES = 3
 CONTENTION_BUSY = 1.15  # reference wall / CPU at or above: the reference waited for a core 13 % of its time
 SPEED_DIFFERS = 1.10  # machine-speed references further apart than this: wall time is not compared as is
+STEP_DIFFERS = 1.05  # step references (the decode-like work beside the requests) further apart: the same
 MIN_CPU_SHARE = 0.5  # process CPU / wall of the requests below this: the engine works elsewhere
 
 
@@ -168,6 +170,10 @@ def choose_figure(baseline: Report, current: Report, gate: GateSettings, sets_b:
     sb, sc = machine_state(baseline, "baseline"), machine_state(current, "this run")
     states = f"{sc.line}; {sb.line}"
     differs = ratio is not None and not 1 / SPEED_DIFFERS <= ratio <= SPEED_DIFFERS
+    step = step_ratio(baseline, current)
+    if step is not None:
+        states += f"; step reference {step:.2f}x the baseline's"
+        differs = differs or not 1 / STEP_DIFFERS <= step <= STEP_DIFFERS
     if gate.figure == "wall":
         return "wall", f"wall time (gate.figure: wall); {states}"
     if gate.figure == "cpu":
@@ -180,6 +186,15 @@ def choose_figure(baseline: Report, current: Report, gate: GateSettings, sets_b:
     if has_cpu:
         return "cpu", f"CPU time over the step reference ({why}); {states}"
     return "wall", f"wall time although {why} (no CPU figure for this engine on both sides); {states}"
+
+
+def step_ratio(baseline: Report, current: Report) -> float | None:
+    """Median step-reference CPU time of this run / the baseline's: how much faster or slower the same kind of
+    work ran (None without the reference on both sides)."""
+    if not _same_step_reference(baseline, current):
+        return None
+    b, c = (median([v for v in r.samples.latency.step_reference_cpu_ms or [] if v]) for r in (baseline, current))
+    return c / b if b and c else None
 
 
 def _same_step_reference(baseline: Report, current: Report) -> bool:

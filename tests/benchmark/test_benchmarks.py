@@ -125,3 +125,37 @@ def test_library_imports_are_not_counted_as_model_load_memory():
     assert r["libraries_gb"] > 0.05  # importing Transformers and the Qwen2 classes
     assert r["weights_gb"] < r["memory_gb"] < 0.05
     assert r["libraries_gb"] > 2 * r["memory_gb"]
+
+
+def test_latency_keeps_per_request_samples_with_cpu_figures(hf_engine):
+    """samples=True keeps each request's figures; cpu_figures adds process CPU and the step reference timed
+    between requests, whose time stays out of the phase's wall time."""
+    import torch
+
+    bench = LatencyBenchmark(warmup_runs=1, test_runs=3, cpu_figures=True)
+    threads = torch.get_num_threads()
+    r = bench.run(engine=hf_engine, prompts=PROMPTS, output_length=8, samples=True)
+    s = r.samples
+    assert len(s) == 6 and s.output_tokens == [8] * 6 and s.dropped == 0
+    assert s.ttft_ms[0] == pytest.approx(r.metrics.ttft_ms.min, rel=1) and all(x > 0 for x in s.tpot_ms)
+    assert all(c > 0 for c in s.cpu_ms) and s.cpu_ms_per_token[0] == pytest.approx(s.cpu_ms[0] / 8, rel=1e-3)
+    assert len(s.step_reference_cpu_ms) == 6 and all(x > 0 for x in s.step_reference_cpu_ms)
+    assert s.step_reference_id.startswith("mm_orch-step-v2:") and torch.get_num_threads() == threads
+    assert r.metrics.wall_time_s < sum(s.e2e_latency_ms) / 1e3 * 1.5  # the reference's time is not in it
+    plain = LatencyBenchmark(warmup_runs=0, test_runs=1).run(hf_engine, PROMPTS, 4, samples=True).samples
+    assert plain.cpu_ms is None and plain.step_reference_cpu_ms is None and len(plain) == 2
+    assert LatencyBenchmark(0, 1).run(hf_engine, PROMPTS, 4).samples is None
+
+
+def test_step_reference_is_fixed_and_leaves_torch_as_it_found_it():
+    import torch
+
+    from mm_orch.benchmark.step_reference import StepReference
+
+    torch.manual_seed(3)
+    expected = torch.rand(1)
+    torch.manual_seed(3)
+    ref = StepReference(tokens=2)
+    assert torch.rand(1) == expected  # building it does not draw from the caller's generator
+    wall, cpu = ref.sample()
+    assert wall > 0 and cpu > 0 and ref.id == "mm_orch-step-v2:qwen2-h128-l4-v1024:gen2"

@@ -23,7 +23,7 @@ REF_ID = "mm_orch-ref-v1:matmul48x2500+pyloop300000"
 
 
 def with_samples(report: Report, seed: int, slow: float = 1.0, cpu_slow: float | None = None, n: int = 48,
-                 contention: float = 1.0, ref_ms: float = 40.0, spread: float = 0.05) -> Report:
+                 contention: float = 1.0, ref_ms: float = 40.0, spread: float = 0.05, step_ms: float = 10.0) -> Report:
     """Per-request samples: TPOT ~2 ms x slow, CPU ms/token ~1.8 x cpu_slow over a step reference of ~10 ms;
     the machine reference's wall = CPU x contention."""
     rng = np.random.default_rng(seed)
@@ -33,8 +33,8 @@ def with_samples(report: Report, seed: int, slow: float = 1.0, cpu_slow: float |
         return list(x * rng.lognormal(0, spread, n))
 
     tpot = noisy(2.0 * slow)
-    ref = noisy(10.0)
-    cpu_tok = [1.8 * cpu_slow * r / 10.0 * float(rng.lognormal(0, 0.02)) for r in ref]
+    ref = noisy(step_ms)
+    cpu_tok = [1.8 * cpu_slow * r / step_ms * float(rng.lognormal(0, 0.02)) for r in ref]
     report.samples = SamplesSection(
         latency=RequestSamples(ttft_ms=noisy(10.0 * slow), tpot_ms=tpot, e2e_latency_ms=[t * 32 for t in tpot],
                                request_tokens_per_second=[32 / (t * 32) * 1000 for t in tpot], output_tokens=[32] * n,
@@ -117,6 +117,19 @@ def test_another_machine_is_not_compared_on_speed_but_memory_still_is():
     # within 1.5x but more than 10 % apart: the self-normalizing CPU figure decides
     near = compare_to_baseline(with_samples(make_report(), 2, ref_ms=48.0), base, gate())
     assert near.figure == "cpu" and "speeds differ" in near.figure_reason and near.verdict == "PASS"
+
+
+def test_a_quiet_machine_whose_step_reference_drifted_gates_the_cpu_figure():
+    """Machine references agree but the decode-like step reference ran 9 % slower (the host's other tenants):
+    wall time would show the drift as a regression, so the CPU figure over the step reference decides."""
+    base = with_samples(make_report(), 1)
+    drifted = with_samples(make_report(), 2, slow=1.09, cpu_slow=1.0, step_ms=10.9)
+    res = compare_to_baseline(drifted, base, gate())
+    assert res.figure == "cpu" and "speeds differ" in res.figure_reason and "; step reference 1.0" in res.figure_reason
+    assert res.verdict == "PASS"
+    assert rows(res)["latency.tpot_ms"].verdict == "FAIL" and not rows(res)["latency.tpot_ms"].gated
+    same = compare_to_baseline(with_samples(make_report(), 2, step_ms=10.3), base, gate())
+    assert same.figure == "wall" and "step reference 1.0" in same.figure_reason
 
 
 def test_baseline_without_samples_falls_back_with_a_note():
