@@ -17,9 +17,11 @@ from tests.api.conftest import free_port
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ray_head():
-    """The address of a one-node Ray cluster with 2 CPUs, for one test module (stopped after it)."""
+    """The address of a one-node Ray cluster with 2 CPUs, shared by the Ray tests of this folder (stopped after
+    them; under xdist they run on one worker, tests/conftest.py): a head takes 10-15 s to start on 2 cores, and two
+    at once would compete for Ray's fixed ports."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'mm_orch[ray]')")
     exe = shutil.which("ray")
     if exe is None:
