@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # mm_orch from this checkout, as its runs use it
 PLANT = ROOT / "scripts" / "gate_plant"
 BASELINE = "reports/baseline_tiny-qwen2_cpu.json"
 QUIET_BASELINE = "data/gate_power/baseline_quiet.json"
@@ -241,6 +242,8 @@ def render(data: dict) -> str:
                 "", "Each run:", "", f"    {meta.get('gate', '')}", ""]
         if meta.get("baseline_state"):
             out += [f"Baseline: {meta['baseline_state']}.", ""]
+            if meta.get("note"):
+                out += [f"Note: {meta['note']}.", ""]
         out += summary_rows(recs, sorted({r["case_pct"] for r in recs}))
         out += ["", *target_lines(key, recs), ""]
     for half in ("loaded", "quiet"):
