@@ -23,6 +23,8 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
 def _quiet_libraries(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # stdout is for results (its first line is the answer): vLLM logs to stdout unless told otherwise
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     if not verbose:  # their start-up chatter buries the summary; -v brings it back
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{ttft['p99']:.0f} | {t:.0f} |")
             commands.append(shlex.join(cmd).replace(str(out), "OUT"))
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    lo, hi = sec["ci_low"], sec["ci_high"]
+    interval = ("n/a" if sec["ci_low"] is None or sec["ci_high"] is None
+                else f"[{sec['ci_low']:.1f}, {sec['ci_high']:.1f}]")
     args = shlex.join(argv if argv is not None else sys.argv[1:])
     lines = [f"# Max rate at SLO against {a.engine} ({a.model}, {a.device}, dummy weights)", "",
              f"Measured with `python3 scripts/slo_search_engine.py {args}`"
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
              f"stdout's first line: `{head}`", "",
              "| found req/s | interval (95 %) | method | probes | requests judged | probe s | wall s | stop |",
              "|---|---|---|---|---|---|---|---|",
-             f"| {found:.1f} | [{lo:.1f}, {hi:.1f}] | {sec['method']} | {len(sec['probes'])} | {sec['requests']:,} | "
+             f"| {found:.1f} | {interval} | {sec['method']} | {len(sec['probes'])} | {sec['requests']:,} | "
              f"{sec['probe_seconds']:.0f} | {took:.0f} | {sec['stop_reason']} |", "",
              "## Checked by fixed-rate runs (each a fresh process)", "",
              f"Each run lasts about {a.check_seconds:g} s at its rate; 'SLO' is the run's own verdict (every objective "

@@ -171,3 +171,21 @@ def test_device_mismatch_is_config_error(engine):
     other = "cpu" if engine.device == "cuda" else "cuda"
     with pytest.raises(ConfigError, match="runs on"):
         VLLMEngine("tiny-qwen2", CommonSettings(device=other)).load()
+
+
+def test_vllm_logs_go_to_stderr_so_stdout_starts_with_the_answer():
+    """vLLM logs to stdout by default, which put a WARNING line above the max-rate answer; mm_orch's CLI sends
+    them to stderr (unless the user set VLLM_LOGGING_STREAM)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from mm_orch.main import _quiet_libraries; _quiet_libraries(False)\n"
+            "from vllm.config.logging import LoggingConfig\n"
+            "from vllm.logger import configure_logging, init_logger\n"
+            "configure_logging(LoggingConfig())  # what building an engine does\n"
+            "init_logger('vllm.probe').warning('probe line')")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_LOGGING")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "probe line" not in r.stdout and "probe line" in r.stderr

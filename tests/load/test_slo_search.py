@@ -162,6 +162,52 @@ def test_step_server_bisects_to_the_edge():
     assert line.endswith("p99 TTFT <= 200 ms held")
 
 
+def test_one_probe_that_grew_by_chance_is_probed_again_not_taken_as_the_edge():
+    """Seen against vLLM on the CPU: a probe below the edge stopped early as 'growing' (a stable queue drifting up
+    for a few seconds), the bisection took it as a failure and answered 146 req/s where 155 passed three times.
+    Now one growing probe makes its rate unsure and it is probed again; two make it fail."""
+    flagged = {30.0: 1}
+
+    def probe(rate, duration_s):
+        n = math.ceil(rate * duration_s)
+        met = n if rate <= 37.3 else 0
+        grew = flagged.get(rate, 0) > 0
+        if grew:
+            flagged[rate] -= 1
+            n //= 2
+        return ProbeOutcome(rate=rate, duration_s=duration_s, n=n, met={"ttft_ms": n if grew else met},
+                            met_all=n if grew else met, growing=grew, stopped_early=grew)
+
+    res = search_max_rate(probe, {"ttft_ms": 200}, 99, lo=5.0)
+    at30 = [p for p in res.probes if p.rate == 30.0]
+    assert [p.growing for p in at30] == [True, False] and at30[0].verdict == "unsure" and at30[1].phase == "repeat"
+    assert 37.3 / 1.02 <= res.rate <= 37.3 and res.ci_low <= res.rate <= res.ci_high
+
+    def over(rate, duration_s):  # growing every time above 37.3: two probes there, then a failure
+        n = math.ceil(rate * duration_s)
+        grew = rate > 37.3
+        return ProbeOutcome(rate=rate, duration_s=duration_s, n=n // 2 if grew else n,
+                            met={"ttft_ms": n // 2 if grew else n}, growing=grew, stopped_early=grew)
+
+    res = search_max_rate(over, {"ttft_ms": 200}, 99, lo=5.0)
+    at40 = [p for p in res.probes if p.rate == 40.0]
+    assert len(at40) == 2 and at40[-1].verdict == "fail" and 37.3 / 1.02 <= res.rate <= 37.3
+
+
+def test_the_answer_lies_inside_its_interval_when_the_probes_disagree():
+    """A confident failure below the bisection's last pass (non-monotone evidence, as a noisy server gives): the
+    answer is the highest confident pass below the failure, never a rate outside its own interval."""
+
+    def probe(rate, duration_s):
+        n = math.ceil(rate * duration_s)
+        met = 0 if 34.0 <= rate <= 36.0 or rate > 37.3 else n
+        return ProbeOutcome(rate=rate, duration_s=duration_s, n=n, met={"ttft_ms": met}, met_all=met)
+
+    res = search_max_rate(probe, {"ttft_ms": 200}, 99, lo=5.0)
+    assert res.confident_fail is not None and res.ci_low <= res.rate <= res.ci_high
+    assert res.rate < res.confident_fail
+
+
 def test_lowest_and_highest_rate_outcomes():
     def failing(rate, duration_s):
         return ProbeOutcome(rate=rate, duration_s=duration_s, n=1000, met={"ttft_ms": 0}, met_all=0)
