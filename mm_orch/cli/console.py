@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mm_orch.benchmark.progress import Forwarding
 from mm_orch.report import catalogue
 from mm_orch.report.model import Report
 from mm_orch.report.validation import ValidationResult
@@ -134,22 +135,15 @@ class PlainProgress:
         self._failed += not ok
 
 
-class Prefixed:
+class Prefixed(Forwarding):
     """Another Progress whose phase names start with a prefix: a sweep names its cell on every line."""
 
     def __init__(self, inner: Any, prefix: str) -> None:
-        self.inner, self.prefix = inner, prefix
+        super().__init__(inner)
+        self.prefix = prefix
 
     def phase(self, name: str, total: int | None) -> None:
         self.inner.phase(f"{self.prefix}{name}", total)
-
-    def advance(self, n: int = 1) -> None:
-        self.inner.advance(n)
-
-    def observe(self, ttft_ms: float | None, ok: bool) -> None:
-        observe = getattr(self.inner, "observe", None)
-        if observe is not None:
-            observe(ttft_ms, ok)
 
 
 def progress_for(console: Console, enabled: bool) -> Any:

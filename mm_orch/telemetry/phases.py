@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mm_orch.benchmark.progress import Forwarding
+
 
 def phase_key(name: str) -> str:
     """'throughput: 4 concurrent' -> 'throughput_4_concurrent'; 'load: 200 requests' -> 'load' (a metric-key
@@ -94,13 +96,14 @@ class Phase:
     records: list[Served] = field(default_factory=list)  # open-loop: every request the schedule sent
 
 
-class PhaseTracker:
+class PhaseTracker(Forwarding):
     """The runner's Progress, forwarded; each phase(name) closes the previous phase and opens the next.
 
     boundary() is called at every boundary and returns (the boundary's time, the server scrape's time or None)."""
 
     def __init__(self, inner: Any, boundary: Callable[[], tuple[int, int | None]]) -> None:
-        self.inner, self.boundary = inner, boundary
+        super().__init__(inner)
+        self.boundary = boundary
         self.phases: list[Phase] = []
         self._keys: set[str] = set()
 
@@ -118,14 +121,6 @@ class PhaseTracker:
         self._keys.add(key)
         self.phases.append(Phase(name, key, t, scrape_start_ns=scraped))
         self.inner.phase(name, total)
-
-    def advance(self, n: int = 1) -> None:
-        self.inner.advance(n)
-
-    def observe(self, ttft_ms: float | None, ok: bool) -> None:
-        observe = getattr(self.inner, "observe", None)
-        if observe is not None:
-            observe(ttft_ms, ok)
 
     def close(self) -> None:
         if self.current is not None:

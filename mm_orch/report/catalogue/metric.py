@@ -47,3 +47,14 @@ class Metric:
 
     def slot(self, report: Report, owner: Any, field: str, **names: Any) -> Slot:
         return Slot(self, self.key.format(**names), self.label.format(**names), owner, field, names)
+
+
+def section_field(section: str, field: str) -> Callable[[Report, Metric], Iterator[Slot]]:
+    """Slots reading `field` from report.<section>, when the report has that section."""
+
+    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
+        owner = getattr(r, section)
+        if owner is not None:
+            yield metric.slot(r, owner, field)
+
+    return slots

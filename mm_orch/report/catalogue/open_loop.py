@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
-from mm_orch.report.catalogue.metric import Metric, Slot
+from mm_orch.report.catalogue.metric import Metric, Slot, section_field
 
 if TYPE_CHECKING:
     from mm_orch.report.model import Report
@@ -28,11 +29,7 @@ _RUN_MAX_RATE = "mm_orch.load.max_rate:run_max_rate"
 
 # The load section's metrics in the catalogue (docs/report.md, "Adding a section"): the gate, --compare,
 # --repeat, Markdown, CSV and the console table read them from Report.load through these slots.
-def _top(field: str):
-    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
-        if r.load is not None:
-            yield metric.slot(r, r.load, field)
-    return slots
+_top = partial(section_field, "load")
 
 
 def _summary(field: str):
@@ -111,11 +108,7 @@ def _load_metrics() -> list[Metric]:
 
 
 # -- the section's metrics in the catalogue ---------------------------------------------------------
-def _field(name: str):
-    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
-        if r.saturation is not None:
-            yield metric.slot(r, r.saturation, name)
-    return slots
+_field = partial(section_field, "saturation")
 
 
 def _saturation_metrics() -> list[Metric]:
@@ -137,11 +130,7 @@ def _saturation_metrics() -> list[Metric]:
     ]
 
 
-def _max_rate(field: str):
-    def slots(r: Report, metric: Metric) -> Iterator[Slot]:
-        if r.max_rate_at_slo is not None:
-            yield metric.slot(r, r.max_rate_at_slo, field)
-    return slots
+_max_rate = partial(section_field, "max_rate_at_slo")
 
 
 def _max_rate_metrics() -> list[Metric]:
