@@ -35,7 +35,7 @@ import numpy as np
 from mm_orch.config import GateSettings
 from mm_orch.gate.machine_reference import MachineReference, check_comparable, speed_ratio
 from mm_orch.gate.robust_time import machine_busy
-from mm_orch.gate.verdict import MetricVerdict, compare
+from mm_orch.gate.verdict import MetricVerdict, compare, overall
 from mm_orch.report import catalogue
 from mm_orch.report.gate_results import BaselineResult, Figure, MetricDelta, MetricVerdictRow, Verdict
 from mm_orch.report.model import Report
@@ -365,8 +365,6 @@ def apply_verdicts(result: BaselineResult, baseline: Report, current: Report, ga
 
 
 def overall_of(rows: Sequence[MetricVerdictRow]) -> Verdict:
-    from mm_orch.gate.verdict import overall
-
     return overall([r.verdict for r in rows if r.gated])
 
 
