@@ -262,6 +262,9 @@ class GateSettings(Strict):
     tolerance_pct: float = Field(10.0, ge=0, description="Default: percent worse allowed (--tolerance overrides).")
     tolerances: dict[str, float] = Field({}, description="Metric pattern (fnmatch on dotted keys, e.g. "
                                          "'memory.*') -> percent worse allowed; the first match wins.")
+    busy_tolerances: dict[str, float] = Field(
+        {}, description="Like tolerances, consulted first when either run had a busy machine: contention moves "
+        "even the robust figures a little, which the samples' interval cannot show (a bias, not noise).")
     ignore: list[str] = Field([], description="Metric patterns never compared.")
     report_only: list[str] = Field([], description="Metric patterns compared and shown with their verdict, but not "
                                    "counted in the overall verdict (figures too noisy to gate on this machine).")
@@ -283,7 +286,7 @@ class GateSettings(Strict):
                                      "slower or faster than the baseline's is not compared on speed "
                                      "(INCONCLUSIVE, with the line saying why).")
 
-    @field_validator("tolerances")
+    @field_validator("tolerances", "busy_tolerances")
     @classmethod
     def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
         if any(x < 0 for x in v.values()):

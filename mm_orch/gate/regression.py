@@ -3,18 +3,22 @@ PASS / FAIL / INCONCLUSIVE (gate/verdict.py does the statistics).
 
 Samples per metric (report/samples.py): per request of the latency headline (TTFT, TPOT, E2E, per-request
 tokens/s; CPU ms per output token and that over the step reference where the engine works in this process
-on the CPU), and per run of every catalogue metric with --repeat (report.repeat). A metric with fewer than 3
+on the CPU), labelled with their --repeat run so the interval resamples runs as well as requests (runs differ
+by more than their requests suggest), and per run of every catalogue metric with --repeat (report.repeat). A metric with fewer than 3
 samples on a side has one value per side: memory (measured once, cold) is still gated on it as before
 (threshold and memory_noise_gb); a speed figure is then reported, not gated, since one number of a shared
 machine cannot tell a regression from noise.
 
 Which speed figure decides (gate.figure, auto by default):
 * wall time, when both runs had the machine to themselves (the machine reference's wall/CPU below the busy
-  threshold) and ran at the same speed (machine references within 10 %, step references within 5 %: the
-  machine's speed drifts with the host's other tenants even when this VM is quiet);
-* CPU ms per output token over the step reference (`latency.cpu_per_token_vs_reference`), when either run
-  was busy or the machines differ in speed, and both have that figure (an engine in this process on the CPU);
-  wall time is then reported, not gated. Without a CPU figure, wall time decides and the note says the
+  threshold) and ran at the same speed (machine references within 10 %, step references within 5 %, and no
+  run's step reference more than 10 % from another's: the machine's speed drifts with the host's other
+  tenants even when this VM is quiet, and wall time moves with it);
+* CPU ms per output token over the step reference (`latency.cpu_per_token_vs_reference`, the reference raised
+  to a slope fitted on both sides' requests: gate/cpu_figure.py), when either run was busy or the machines
+  differ in speed, and both have that figure (an engine in this process on the CPU); wall time is then
+  reported, not gated. When either run was busy, gate.busy_tolerances come before gate.tolerances: contention
+  shifts even this figure a little, a bias no interval shows. Without a CPU figure, wall time decides and the note says the
   machine was busy.
 
 The machine-speed reference (gate/machine_reference.py, process-CPU medians, since contention inflates wall
@@ -33,6 +37,7 @@ from typing import Literal
 import numpy as np
 
 from mm_orch.config import GateSettings
+from mm_orch.gate import cpu_figure
 from mm_orch.gate.machine_reference import MachineReference, check_comparable, speed_ratio
 from mm_orch.gate.robust_time import machine_busy
 from mm_orch.gate.verdict import MetricVerdict, compare, overall
@@ -55,6 +60,7 @@ MIN_SAMPLES = 3
 CONTENTION_BUSY = 1.15  # reference wall / CPU at or above: the reference waited for a core 13 % of its time
 SPEED_DIFFERS = 1.10  # machine-speed references further apart than this: wall time is not compared as is
 STEP_DIFFERS = 1.05  # step references (the decode-like work beside the requests) further apart: the same
+RUNS_DIFFER = 1.10  # the slowest run's step reference (either side) this much above the fastest's: the same
 MIN_CPU_SHARE = 0.5  # process CPU / wall of the requests below this: the engine works elsewhere
 
 
@@ -65,6 +71,7 @@ class SampleSet:
     figure: Figure
     values: list[float]
     per: str  # "request" or "run"
+    runs: list[int] | None = None  # per request: the --repeat run it belongs to (the verdict resamples runs too)
 
 
 def _figure(section: str) -> Figure:
@@ -76,16 +83,19 @@ def sample_sets(report: Report) -> dict[str, SampleSet]:
     out: dict[str, SampleSet] = {}
     lat = report.samples.latency if report.samples else None
     if lat is not None and len(lat):
+        labels = lat.run_labels(report.samples.runs)
+
+        def per_request(key: str, direction: Direction, figure: Figure, raw: Sequence[float | None]) -> SampleSet:
+            kept = [(v, r) for v, r in zip(raw, labels, strict=True) if v is not None]
+            return SampleSet(key, direction, figure, [v for v, _ in kept], "request", [r for _, r in kept])
+
         for key, (name, direction) in PER_REQUEST.items():
-            values = [v for v in getattr(lat, name) if v is not None]
-            out[key] = SampleSet(key, direction, "wall", values, "request")
+            out[key] = per_request(key, direction, "wall", getattr(lat, name))
         if lat.cpu_ms_per_token is not None and in_process(report):
-            out[CPU_METRIC] = SampleSet(CPU_METRIC, "lower_is_better", "cpu",
-                                        [v for v in lat.cpu_ms_per_token if v is not None], "request")
+            out[CPU_METRIC] = per_request(CPU_METRIC, "lower_is_better", "cpu", lat.cpu_ms_per_token)
             rel = lat.cpu_per_token_vs_reference()
             if rel is not None:
-                out[CPU_REL_METRIC] = SampleSet(CPU_REL_METRIC, "lower_is_better", "cpu",
-                                                [v for v in rel if v is not None], "request")
+                out[CPU_REL_METRIC] = per_request(CPU_REL_METRIC, "lower_is_better", "cpu", rel)
     if report.repeat is not None:
         slots = catalogue.slots(report)
         for key, spread in report.repeat.metrics.items():
@@ -164,6 +174,10 @@ def machine_check(baseline: Report, current: Report, gate: GateSettings) -> tupl
                          f"{base.median_ms:.1f} ms median, {len(cur.samples_ms)}/{len(base.samples_ms)} samples)")
 
 
+def either_busy(baseline: Report, current: Report) -> bool:
+    return machine_state(baseline, "baseline").busy or machine_state(current, "this run").busy
+
+
 def choose_figure(baseline: Report, current: Report, gate: GateSettings, sets_b: dict, sets_c: dict,
                   ratio: float | None) -> tuple[Literal["wall", "cpu"], str]:
     has_cpu = CPU_REL_METRIC in sets_b and CPU_REL_METRIC in sets_c and _same_step_reference(baseline, current)
@@ -174,6 +188,10 @@ def choose_figure(baseline: Report, current: Report, gate: GateSettings, sets_b:
     if step is not None:
         states += f"; step reference {step:.2f}x the baseline's"
         differs = differs or not 1 / STEP_DIFFERS <= step <= STEP_DIFFERS
+        spread = step_spread(baseline, current)
+        if spread is not None:
+            states += f", its runs {spread:.2f}x apart"
+            differs = differs or spread > RUNS_DIFFER
     if gate.figure == "wall":
         return "wall", f"wall time (gate.figure: wall); {states}"
     if gate.figure == "cpu":
@@ -197,16 +215,35 @@ def step_ratio(baseline: Report, current: Report) -> float | None:
     return c / b if b and c else None
 
 
+def step_spread(baseline: Report, current: Report) -> float | None:
+    """Slowest / fastest run of either side by its median step-reference CPU time: whether the machine's speed
+    held still through both (a host that slows for one run moves that run's wall time with it)."""
+    if not _same_step_reference(baseline, current):
+        return None
+    medians = []
+    for r in (baseline, current):
+        lat = r.samples.latency
+        by_run: dict[int, list[float]] = {}
+        for v, run in zip(lat.step_reference_cpu_ms or [], lat.run_labels(r.samples.runs), strict=True):
+            if v:
+                by_run.setdefault(run, []).append(v)
+        medians += [float(np.median(vs)) for vs in by_run.values()]
+    return max(medians) / min(medians) if medians and min(medians) > 0 else None
+
+
 def _same_step_reference(baseline: Report, current: Report) -> bool:
     ids = [r.samples.latency.step_reference_id if r.samples and r.samples.latency else None
            for r in (baseline, current)]
     return ids[0] is not None and ids[0] == ids[1]
 
 
-def tolerance_for(metric: str, gate: GateSettings) -> float:
-    for pattern, pct in gate.tolerances.items():
-        if fnmatch.fnmatchcase(metric, pattern):
-            return pct
+def tolerance_for(metric: str, gate: GateSettings, busy: bool = False) -> float:
+    """The first matching pattern of gate.busy_tolerances (when a side was busy), then of gate.tolerances,
+    else gate.tolerance_pct."""
+    for table in ([gate.busy_tolerances] if busy else []) + [gate.tolerances]:
+        for pattern, pct in table.items():
+            if fnmatch.fnmatchcase(metric, pattern):
+                return pct
     return gate.tolerance_pct
 
 
@@ -235,10 +272,12 @@ def row(v: MetricVerdict, figure: Figure, gated: bool, tolerance_pct: float, why
                             reason=v.reason)
 
 
-def verdict_of(s_b: SampleSet, s_c: SampleSet, gate: GateSettings, paired: bool = False) -> tuple[MetricVerdict, float]:
-    tol = tolerance_for(s_c.key, gate)
+def verdict_of(s_b: SampleSet, s_c: SampleSet, gate: GateSettings, paired: bool = False, busy: bool = False
+               ) -> tuple[MetricVerdict, float]:
+    tol = tolerance_for(s_c.key, gate, busy)
+    runs = {} if paired else {"baseline_runs": s_b.runs, "current_runs": s_c.runs}
     v = compare(s_c.key, s_b.values, s_c.values, s_c.direction, ratio_tolerance(tol, s_c.direction),
-                confidence=gate.confidence, paired=paired)
+                confidence=gate.confidence, paired=paired, **runs)
     return v, tol
 
 
@@ -292,8 +331,12 @@ def sampled_verdicts(baseline: Report, current: Report, gate: GateSettings, delt
     sets_b, sets_c = sample_sets(baseline), sample_sets(current)
     refused, ratio, machine = machine_check(baseline, current, gate)
     chosen, why = choose_figure(baseline, current, gate, sets_b, sets_c, ratio)
+    busy = either_busy(baseline, current)
     rows: list[MetricVerdictRow] = []
     notes: list[str] = []
+    slope = fit_cpu_figure(baseline, current, sets_b, sets_c)
+    if slope is not None and chosen == "cpu":
+        why += f"; CPU figure = CPU ms per token / step reference ^ {slope:.2f} (slope fitted on both sides' requests)"
     done: set[str] = set()
     for key in [k for k in sets_c if k in sets_b]:
         if key in ignored or any(fnmatch.fnmatchcase(key, p) for p in gate.ignore):
@@ -302,14 +345,14 @@ def sampled_verdicts(baseline: Report, current: Report, gate: GateSettings, delt
         if len(s_b.values) < MIN_SAMPLES or len(s_c.values) < MIN_SAMPLES:
             continue  # one value per side: compared below as a single value
         gated, why_not = _gated(s_c.figure, chosen, key, gate)
-        tol = tolerance_for(key, gate)
+        tol = tolerance_for(key, gate, busy)
         if refused is not None and s_c.figure in ("wall", "cpu"):
             if gated:
                 rows.append(refused_row(key, s_c.figure, s_c.direction, tol, refused, gate, len(s_b.values),
                                         len(s_c.values)))
                 done.add(key)
             continue
-        v, tol = verdict_of(s_b, s_c, gate)
+        v, tol = verdict_of(s_b, s_c, gate, busy=busy)
         rows.append(row(v, s_c.figure, gated, tol, why_not))
         done.add(key)
     slots = catalogue.slots(current)
@@ -331,6 +374,26 @@ def sampled_verdicts(baseline: Report, current: Report, gate: GateSettings, delt
     if not any(r.gated for r in rows):
         notes.append("nothing was gated: no metric has samples on both sides (INCONCLUSIVE)")
     return Verdicts(rows, chosen, why, machine, notes)
+
+
+def fit_cpu_figure(baseline: Report, current: Report, sets_b: dict[str, SampleSet], sets_c: dict[str, SampleSet]
+                   ) -> float | None:
+    """Both sides' CPU figure re-derived with the slope fitted on their requests (gate/cpu_figure.py); the
+    slope, or None when it could not be fitted (the plain ratio stays)."""
+    if CPU_REL_METRIC not in sets_b or CPU_REL_METRIC not in sets_c:
+        return None
+    lats = [r.samples.latency for r in (baseline, current)]
+    sides = [(lat.cpu_ms_per_token or [], lat.step_reference_cpu_ms or []) for lat in lats]
+    slope = cpu_figure.step_slope(sides)
+    if slope is None:
+        return None
+    for report, lat, (cpu, step), sets in zip((baseline, current), lats, sides, (sets_b, sets_c), strict=True):
+        labels = lat.run_labels(report.samples.runs)
+        kept = [(v, r) for v, r in zip(cpu_figure.figure(cpu, step, slope), labels, strict=True) if v is not None]
+        old = sets[CPU_REL_METRIC]
+        sets[CPU_REL_METRIC] = SampleSet(old.key, old.direction, old.figure, [v for v, _ in kept], old.per,
+                                         [r for _, r in kept])
+    return slope
 
 
 def order(rows: Sequence[MetricVerdictRow]) -> list[MetricVerdictRow]:

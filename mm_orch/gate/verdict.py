@@ -156,10 +156,50 @@ def bootstrap_quantile(
     return low + frac * (xs[lo_b] - low)
 
 
-def _clean(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
+def bootstrap_quantile_by_run(
+    samples: np.ndarray, runs: np.ndarray, quantile: float, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """`n_boot` replicates of the pooled quantile under a two-stage bootstrap: draw the runs with replacement,
+    then each drawn run's samples with replacement (its own count). Requests of one run share that run's
+    conditions (the process, the machine's state then), so resampling requests alone would ignore how far
+    whole runs differ; this interval includes it. With k runs the run-to-run part is estimated from k values
+    (and underestimated by (k - 1) / k), so it matters most when there are several."""
+    labels = np.unique(runs)
+    members = [np.flatnonzero(runs == lab) for lab in labels]
+    sizes = np.array([m.size for m in members])
+    k, width = labels.size, int(sizes.max())
+    table = np.zeros((k, width), dtype=np.int64)
+    for i, m in enumerate(members):
+        table[i, : m.size] = m
+    picked = rng.integers(0, k, size=(n_boot, k))
+    counts = sizes[picked]
+    pos = (rng.random((n_boot, k, width)) * counts[..., None]).astype(np.int64)
+    values = samples[table[picked[..., None], pos]]
+    values[np.arange(width)[None, None, :] >= counts[..., None]] = np.inf  # unused slots sort last
+    ordered = np.sort(values.reshape(n_boot, -1), axis=1)
+    h = (counts.sum(axis=1) - 1) * quantile  # np.quantile's linear interpolation over each replicate's own count
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, counts.sum(axis=1) - 1)
+    low = np.take_along_axis(ordered, lo[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, hi[:, None], axis=1)[:, 0]
+    return low + (h - lo) * (high - low)
+
+
+def _clean(values: Sequence[float] | np.ndarray, runs: Sequence[int] | None = None
+           ) -> tuple[np.ndarray, int, np.ndarray | None]:
     arr = np.asarray(values, dtype=np.float64).ravel()
     ok = np.isfinite(arr)
-    return arr[ok], int(arr.size - ok.sum())
+    if runs is not None and len(runs) != arr.size:
+        raise ValueError(f"{len(runs)} run labels for {arr.size} samples")
+    kept_runs = None if runs is None else np.asarray(runs, dtype=np.int64)[ok]
+    return arr[ok], int(arr.size - ok.sum()), kept_runs
+
+
+def _resample(xs: np.ndarray, runs: np.ndarray | None, quantile: float, n_boot: int,
+              rng: np.random.Generator) -> np.ndarray:
+    if runs is not None and np.unique(runs).size >= 2:
+        return bootstrap_quantile_by_run(xs, runs, quantile, n_boot, rng)
+    return bootstrap_quantile(xs, quantile, n_boot, rng)
 
 
 def _pct(x: float) -> str:
@@ -177,6 +217,8 @@ def compare(
     seed: int = 0,
     paired: bool = False,
     quantile: float = 0.5,
+    baseline_runs: Sequence[int] | None = None,
+    current_runs: Sequence[int] | None = None,
 ) -> MetricVerdict:
     """Compare two sample sets of one metric and decide PASS / FAIL / INCONCLUSIVE (see the module docstring).
 
@@ -184,7 +226,9 @@ def compare(
     resampled independently. Paired (``paired=True``, sample i of each side measured back to back): effect =
     q of the per-pair ratios current_i / baseline_i and the pairs are resampled, so drift that hits both sides
     of a pair cancels. Non-finite samples (and, paired, pairs with a non-finite or non-positive side) are
-    dropped and counted in the reason. Fewer than 3 usable samples on a side, or a baseline location that is
+    dropped and counted in the reason. ``baseline_runs`` / ``current_runs`` label each sample with its run
+    (--repeat): a side with two or more runs is resampled in two stages (`bootstrap_quantile_by_run`), so the
+    interval includes how far whole runs differ. Fewer than 3 usable samples on a side, or a baseline location that is
     not positive, give INCONCLUSIVE with the reason, never an exception; bad arguments raise ConfigError.
     """
     _check_args(direction, tolerance_pct, confidence, n_boot, quantile)
@@ -234,8 +278,8 @@ def compare(
         effect = float(np.quantile(ratios, quantile))
         boot = bootstrap_quantile(ratios, quantile, n_boot, rng)
     else:
-        base, db = _clean(baseline_samples)
-        cur, dc = _clean(current_samples)
+        base, db, base_runs = _clean(baseline_samples, baseline_runs)
+        cur, dc, cur_runs = _clean(current_samples, current_runs)
         if db or dc:
             dropped_note = f"; {db} baseline and {dc} current non-finite sample(s) dropped"
         nb, nc = int(base.size), int(cur.size)
@@ -249,8 +293,8 @@ def compare(
         if not q_base > 0:
             return undecided(f"baseline {name} is {q_base:g}, not positive: a ratio is undefined{dropped_note}", nb, nc)
         effect = float(np.quantile(cur, quantile)) / q_base
-        boot_base = bootstrap_quantile(base, quantile, n_boot, rng)
-        boot_cur = bootstrap_quantile(cur, quantile, n_boot, rng)
+        boot_base = _resample(base, base_runs, quantile, n_boot, rng)
+        boot_cur = _resample(cur, cur_runs, quantile, n_boot, rng)
         if np.any(boot_base <= 0):
             return undecided(
                 f"some resampled baseline {name}s are not positive: a ratio is undefined{dropped_note}", nb, nc, effect

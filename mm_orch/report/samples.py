@@ -65,6 +65,8 @@ class RequestSamples(_Samples):
         None, description="CPU ms of the step reference, the mean of its samples just before and just after the "
         "request: what the same kind of work cost at that moment.")
     step_reference_id: str | None = Field(None, description="Workload id of the step reference.")
+    run: list[int] | None = Field(None, description="The measured run (--repeat) of each request, from 0: the gate "
+                                  "resamples runs as well as requests (null: one run).")
     dropped: int = Field(0, ge=0, description="Requests measured but not kept (beyond the cap).")
 
     # rounded when built and when written, so a report read back equals the one that was written
@@ -81,6 +83,16 @@ class RequestSamples(_Samples):
 
     def __len__(self) -> int:
         return len(self.output_tokens)
+
+    def run_labels(self, runs: int = 1) -> list[int]:
+        """The run of each request: `run`, else (a report written before it) `runs` equal consecutive chunks
+        when they divide evenly and nothing was thinned out, else all 0."""
+        if self.run is not None:
+            return list(self.run)
+        n = len(self)
+        if runs > 1 and n % runs == 0 and not self.dropped:
+            return [i // (n // runs) for i in range(n)]
+        return [0] * n
 
     def cpu_per_token_vs_reference(self) -> list[float | None] | None:
         """CPU ms per output token / step-reference CPU ms, per request (the figure contention moves least)."""
@@ -142,6 +154,11 @@ def merge_request_samples(parts: Sequence[RequestSamples | None], cap: int = SAM
         out[name] = None if any(v is None for v in lists) else thin([x for v in lists for x in v], cap)
     ids = {p.step_reference_id for p in got}
     out["step_reference_id"] = ids.pop() if len(ids) == 1 else None
+    labels: list[int] = []
+    for p in got:  # each part's runs numbered after the previous parts'
+        offset = max(labels) + 1 if labels else 0
+        labels += [offset + r for r in p.run_labels()]
+    out["run"] = thin(labels, cap)
     if out["step_reference_id"] is None:
         out["step_reference_cpu_ms"] = None
     out["dropped"] = sum(p.dropped for p in got) + max(0, n - cap)

@@ -7,6 +7,9 @@ become X % more expensive. Proportional on purpose: a regression in the decode l
 costs more (a busy machine inflates CPU time too), so +25 % is +25 % of the step on a quiet machine and on a
 busy one; a fixed busy-wait would be diluted under load. The wait spins on the thread's CPU clock, so it is
 computation, not sleep. Without MM_ORCH_PLANT_PCT (or 0) nothing is patched.
+
+MM_ORCH_PLANT_CLOCK=wall measures the step and the wait in wall time instead (a GPU engine: the step's time
+is the device's, not this thread's CPU), still as a busy loop, so the next step starts that much later.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 
 TARGET = "mm_orch.engines.hf.engine"
 PLANT = float(os.environ.get("MM_ORCH_PLANT_PCT", "0") or 0) / 100.0
+CLOCK = time.perf_counter_ns if os.environ.get("MM_ORCH_PLANT_CLOCK") == "wall" else time.thread_time_ns
 
 
 def _patch(module) -> None:
@@ -26,17 +30,17 @@ def _patch(module) -> None:
 
     def patched_init(self, *args, **kwargs) -> None:
         init(self, *args, **kwargs)
-        self._plant_t = time.thread_time_ns()
+        self._plant_t = CLOCK()
 
     def patched_put(self, value) -> None:
         put(self, value)
-        now = time.thread_time_ns()
+        now = CLOCK()
         until = now + int((now - getattr(self, "_plant_t", now)) * PLANT)
         x = 0
-        while time.thread_time_ns() < until:  # the clock is a system call: read it every ~20 us, not in a tight loop
+        while CLOCK() < until:  # the clock is a system call: read it every ~20 us, not in a tight loop
             for i in range(300):
                 x = (x * 31 + i) % 1000003
-        self._plant_t = time.thread_time_ns()
+        self._plant_t = CLOCK()
 
     cls.__init__, cls.put = patched_init, patched_put
 

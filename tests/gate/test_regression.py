@@ -228,3 +228,60 @@ def test_on_inconclusive_needs_a_gate():
         gate_overrides(a)
     a.baseline = "b.json"
     assert gate_overrides(a) == {"gate": {"on_inconclusive": "warn"}}
+
+
+def test_busy_tolerances_apply_only_when_a_side_was_busy():
+    g = gate(tolerances={}, busy_tolerances={CPU_REL_METRIC: 12})
+    base = with_samples(make_report(), 1)
+    busy = compare_to_baseline(with_samples(make_report(), 2, slow=2.0, cpu_slow=1.0, contention=2.0), base, g)
+    assert busy.figure == "cpu" and rows(busy)[CPU_REL_METRIC].tolerance_pct == 12
+    drifted = compare_to_baseline(with_samples(make_report(), 2, slow=1.09, cpu_slow=1.0, step_ms=10.9), base, g)
+    assert drifted.figure == "cpu" and rows(drifted)[CPU_REL_METRIC].tolerance_pct == 5
+    # quiet, the CPU figure at 5 %: an 8 % regression fails; busy, at 12 %, it does not
+    quiet_slow = with_samples(make_report(), 3, slow=1.17, cpu_slow=1.08, ref_ms=45.0)  # speeds differ 12 %
+    assert compare_to_baseline(quiet_slow, base, g).verdict == "FAIL"
+    busy_slow = with_samples(make_report(), 3, slow=2.2, cpu_slow=1.08, contention=2.0)
+    assert compare_to_baseline(busy_slow, base, g).verdict != "FAIL"
+
+
+def test_runs_are_labelled_when_merged_and_inferred_for_older_reports():
+    a, b = with_samples(make_report(), 1).samples, with_samples(make_report(), 2).samples
+    merged = merge_samples([a, b])
+    assert merged.latency.run == [0] * 48 + [1] * 48
+    again = merge_samples([merged, a])  # a merged part keeps its runs; the next part's come after them
+    assert again.latency.run_labels(again.runs) == [0] * 48 + [1] * 48 + [2] * 48
+    merged.latency.run = None  # written before run labels existed: equal consecutive chunks
+    assert merged.latency.run_labels(2) == [0] * 48 + [1] * 48
+    assert merged.latency.run_labels(5) == [0] * 96  # 96 requests do not split into 5 runs
+
+
+def test_wall_time_is_not_gated_when_one_run_ran_at_another_speed():
+    """Both quiet, the medians agree, but one of the current runs had a host 20 % slower: its wall time moved
+    with it, so the CPU figure decides."""
+    base = with_samples(make_report(), 1)
+    cur = with_samples(make_report(), 2)
+    slow_run = with_samples(make_report(), 3, slow=1.2, cpu_slow=1.0, step_ms=12.0)
+    cur.samples = merge_samples([cur.samples, with_samples(make_report(), 4).samples, slow_run.samples])
+    res = compare_to_baseline(cur, base, gate())
+    assert res.figure == "cpu" and "its runs 1.2" in res.figure_reason and res.verdict == "PASS"
+
+
+def test_the_cpu_figure_follows_the_fitted_slope_of_the_step_reference():
+    """The model's CPU per token moves as step ** 1.2 with the host's speed; the current run's host was 40 %
+    slower. The plain ratio would read the unchanged build ~7 % worse; the fitted figure reads it unchanged,
+    and a planted 20 % regression on the same slow host still fails."""
+    def host(report, seed, step_ms, level=1.0):
+        r = with_samples(report, seed, slow=step_ms / 10, step_ms=step_ms, contention=1.5)  # busy: CPU figure
+        lat = r.samples.latency
+        lat.cpu_ms_per_token = [level * 0.1 * s**1.2 for s in lat.step_reference_cpu_ms]
+        return r
+
+    base = host(make_report(), 1, 10.0)
+    plain = np.median([c / s for c, s in zip(base.samples.latency.cpu_ms_per_token,
+                                             base.samples.latency.step_reference_cpu_ms)])
+    slow_host = host(make_report(), 2, 14.0)
+    assert np.median(slow_host.samples.latency.cpu_per_token_vs_reference()) / plain > 1.06
+    res = compare_to_baseline(slow_host, base, gate())
+    assert res.figure == "cpu" and "step reference ^ 1.2" in res.figure_reason
+    assert rows(res)[CPU_REL_METRIC].effect == pytest.approx(1.0, abs=0.01) and res.verdict == "PASS"
+    assert compare_to_baseline(host(make_report(), 3, 14.0, level=1.2), base, gate()).verdict == "FAIL"

@@ -11,6 +11,7 @@ from mm_orch.gate.verdict import (
     EXIT_INCONCLUSIVE,
     GateResult,
     bootstrap_quantile,
+    bootstrap_quantile_by_run,
     compare,
     exit_code,
     overall,
@@ -204,3 +205,54 @@ def test_gate_result_table_json_and_consistency():
     warn = GateResult.build(verdicts[1:], on_inconclusive="warn")
     assert warn.exit_code() == 0 and warn.warning() == "gate INCONCLUSIVE (exit 0 by --on-inconclusive warn): tok_s"
     assert GateResult.build(verdicts[1:]).exit_code() == EXIT_INCONCLUSIVE
+
+
+def runs_with_offsets(seed, n_runs, per_run, run_sd, sigma=0.08, scale=1.0):
+    """Samples of n_runs runs: each run shifted by its own lognormal offset (what a process or the host's state
+    at the time does), each sample by its own noise."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0.0, run_sd, n_runs)
+    x = np.concatenate([scale * np.exp(o + rng.normal(0.0, sigma, per_run)) for o in offsets])
+    return x, np.repeat(np.arange(n_runs), per_run)
+
+
+@pytest.mark.parametrize("q", [0.5, 0.3])
+def test_bootstrap_by_run_matches_two_stage_brute_force(q):
+    x, runs = runs_with_offsets(3, 4, 9, 0.05)
+    x, runs = x[:-3], runs[:-3]  # unequal runs: 9, 9, 9, 6
+    fast = bootstrap_quantile_by_run(x, runs, q, 20000, np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    members = [np.flatnonzero(runs == r) for r in range(4)]
+    brute = np.empty(20000)
+    for b in range(20000):
+        drawn = rng.integers(0, 4, 4)
+        brute[b] = np.quantile(np.concatenate([x[rng.choice(members[r], members[r].size)] for r in drawn]), q)
+    assert ks_distance(fast, brute) < 0.02
+
+
+def test_runs_that_differ_widen_the_interval_and_keep_an_unchanged_build_from_failing():
+    """Four runs a side whose run offsets have a 5 % sd: per-request resampling alone calls the no-change
+    comparison a regression (or an improvement) far more often than 5 %; resampling the runs too does not."""
+    wrong_plain = wrong_runs = 0
+    for s in range(60):
+        xb, rb = runs_with_offsets(2 * s, 4, 16, 0.05)
+        xc, rc = runs_with_offsets(2 * s + 1, 4, 16, 0.05)
+        plain = compare("cpu", xb, xc, "lower_is_better", 0)
+        by_run = compare("cpu", xb, xc, "lower_is_better", 0, baseline_runs=rb, current_runs=rc)
+        assert by_run.ci_high - by_run.ci_low > plain.ci_high - plain.ci_low
+        wrong_plain += not plain.ci_low <= 1.0 <= plain.ci_high
+        wrong_runs += not by_run.ci_low <= 1.0 <= by_run.ci_high
+    assert wrong_plain >= 15  # the truth (1.0) outside the 95 % interval in a quarter of the cases or more
+    assert wrong_runs <= 6
+
+
+def test_a_real_regression_still_fails_when_runs_are_labelled():
+    xb, rb = runs_with_offsets(1, 5, 16, 0.02)
+    xc, rc = runs_with_offsets(2, 3, 16, 0.02, scale=1.25)
+    v = compare("cpu", xb, xc, "lower_is_better", 5, baseline_runs=rb, current_runs=rc)
+    assert v.verdict == "FAIL" and 1.15 < v.effect < 1.35
+
+
+def test_run_labels_must_match_the_samples():
+    with pytest.raises(ValueError, match="2 run labels for 3 samples"):
+        compare("m", [1.0, 1.1, 1.2], [1.0, 1.1, 1.2], "lower_is_better", 5, baseline_runs=[0, 1])
