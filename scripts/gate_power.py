@@ -53,21 +53,21 @@ def run_args(config: str, model: str | None) -> list[str]:
     return args + (["--model", model] if model else [])
 
 
-def gate_args(mode: str, baseline: str, base: list[str]) -> list[str]:
+def gate_args(mode: str, baseline: str, base: list[str], repeat: int = 5) -> list[str]:
     """.ci/run's gate command, outputs aside (mode base), or the paired A/B gate against this checkout."""
     if mode == "ab":
         return [*base, "--ab", ".", "--ab-rounds", "3", "--on-inconclusive", "warn"]
-    return [*base, "--repeat", "5", "--baseline", baseline, "--check-targets", "--on-inconclusive", "warn"]
+    return [*base, "--repeat", str(repeat), "--baseline", baseline, "--check-targets", "--on-inconclusive", "warn"]
 
 
 SPIN = "import time\nend = time.time() + {s}\nx = 0\nwhile time.time() < end:\n    x = (x * 31 + 7) % 1000003\n"
 
 
-def record_baseline(path: Path, base: list[str]) -> None:
+def record_baseline(path: Path, base: list[str], repeat: int = 15) -> None:
     """The committed baseline's recipe (reports/ci_gate.md), cold model cache, into path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
-        cmd = [sys.executable, "-m", "mm_orch.main", *base, "--repeat", "15", "--no-markdown",
+        cmd = [sys.executable, "-m", "mm_orch.main", *base, "--repeat", str(repeat), "--no-markdown",
                "--benchmark-output", out]
         r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "MM_ORCH_CACHE": cache}, capture_output=True, text=True)
         if r.returncode not in (0, 1):
@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plant-clock", choices=["cpu", "wall"], default="cpu", help="the planted wait is a share of "
                    "each step's thread CPU time (cpu, default) or wall time (wall: GPU engines)")
     p.add_argument("--baseline", help="gate against this baseline file instead of recording one")
+    p.add_argument("--repeat", type=int, default=5, help="--repeat of each gate run (default 5, as .ci/run)")
+    p.add_argument("--baseline-repeat", type=int, default=15, help="--repeat of a recorded baseline (default 15)")
     p.add_argument("--results-dir", default=str(ROOT / "reports"), help="where NAME.json and NAME.md go")
     p.add_argument("--name", default="gate_power_cpu", help="file name of the results (default gate_power_cpu)")
     p.add_argument("--machine", help="the machine in words, for the Markdown title")
@@ -316,9 +318,9 @@ def main(argv: list[str] | None = None) -> int:
                 a.record_baseline or (a.record_baseline is None and half == "quiet")):
             if half == "quiet" and not wait_quiet(a.quiet_pct, a.wait_s):
                 sys.exit(f"the machine did not get quiet (< {a.quiet_pct} % CPU in use) within {a.wait_s:g} s")
-            record_baseline(ROOT / QUIET_BASELINE, base)
+            record_baseline(ROOT / QUIET_BASELINE, base, a.baseline_repeat)
             baseline = QUIET_BASELINE
-        gate = gate_args(a.mode, baseline, base)
+        gate = gate_args(a.mode, baseline, base, a.repeat)
         t0 = time.time()
         recs = run_half(half, cases, a.runs, gate, a)
         key = half if a.mode == "base" else f"{half}_ab"

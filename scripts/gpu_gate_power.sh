@@ -19,7 +19,7 @@ export PYTHONUNBUFFERED=1 MM_ORCH_CACHE=${MM_ORCH_CACHE:-/tmp/mm_orch_cache}
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$WORK/nvidia-smi.txt" 2>&1
 machine="one $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1) ($(nproc) CPU cores)"
 args=(--quiet-only --config config/gate_gpu.yaml --model qwen2.5-3b --cases "${CASES:-0,5}" --runs "${RUNS:-5}"
-      --plant-clock wall --results-dir "$WORK" --name gate_power_gpu --machine "$machine" --quiet-pct 25 --wait-s 60)
+      --plant-clock wall --repeat 3 --baseline-repeat 10 --results-dir "$WORK" --name gate_power_gpu --machine "$machine" --quiet-pct 25 --wait-s 60)
 if [ -n "${BASELINE:-}" ]; then
     cp "$BASELINE" "$WORK/baseline_gpu.json"
     args+=(--baseline "$WORK/baseline_gpu.json")
