@@ -29,6 +29,7 @@ exact commands).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -144,7 +145,8 @@ def wait_quiet(limit: float, wait_s: float) -> bool:
     return True
 
 
-def run_half(half: str, cases: list[int], runs: int, gate: list[str], args: argparse.Namespace) -> list[dict]:
+def run_half(half: str, cases: list[int], runs: int, gate: list[str], args: argparse.Namespace,
+             save=None) -> list[dict]:
     records: list[dict] = []
     procs: list[subprocess.Popen] = []
     if half == "loaded":
@@ -168,6 +170,8 @@ def run_half(half: str, cases: list[int], runs: int, gate: list[str], args: argp
                     rec = gate_once(case, out, gate, args.plant_clock)
                     rec["half"], rec["run"] = half, i + 1
                     records.append(rec)
+                    if save is not None:
+                        save(records)
                     speed = rec.get("gated_speed") or {}
                     eff = ", ".join(f"{k.split('.')[-1]} {v['effect']:.3f} [{v['ci_low'] or 0:.3f}, "
                                     f"{v['ci_high'] or 0:.3f}]" for k, v in speed.items() if v.get("effect"))
@@ -322,20 +326,29 @@ def main(argv: list[str] | None = None) -> int:
             baseline = QUIET_BASELINE
         gate = gate_args(a.mode, baseline, base, a.repeat)
         t0 = time.time()
-        recs = run_half(half, cases, a.runs, gate, a)
         key = half if a.mode == "base" else f"{half}_ab"
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t0)) + f", {time.time() - t0:.0f} s"
-        command = "python scripts/gate_power.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        data[key] = data.get(key, []) + recs if a.append else recs
-        data[f"{key}_meta"] = {"when": when, "command": command, "baseline_state": baseline_state(baseline),
-                               "gate": shlex.join(["python3", "-m", "mm_orch.main", *gate, "--benchmark-output",
-                                                   "DIR", "--junit-xml", "DIR/junit.xml"])}
+        meta = {"command": "python scripts/gate_power.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                "baseline_state": baseline_state(baseline),
+                "gate": shlex.join(["python3", "-m", "mm_orch.main", *gate, "--benchmark-output", "DIR",
+                                    "--junit-xml", "DIR/junit.xml"])}
+        save = functools.partial(save_half, data, key, data.get(key, []) if a.append else [], meta, t0,
+                                 None if a.no_write else results, a.name)
+        recs = run_half(half, cases, a.runs, gate, a, save)
         print("\n".join(summary_rows(recs, cases)), flush=True)
-        if not a.no_write:
-            results.parent.mkdir(parents=True, exist_ok=True)
-            results.write_text(json.dumps(data, indent=1) + "\n")
-            markdown.write_text(render(data, a.name))
     return 0
+
+
+def save_half(data: dict, key: str, before: list[dict], meta: dict, t0: float, results: Path | None, name: str,
+              recs: list[dict]) -> None:
+    """The half's records so far into data and, unless results is None, onto disk (JSON and Markdown): called
+    after every run, so a run cut short keeps what it measured."""
+    data[key] = before + recs
+    data[f"{key}_meta"] = {"when": time.strftime("%Y-%m-%d %H:%M", time.localtime(t0))
+                           + f", {time.time() - t0:.0f} s", **meta}
+    if results is not None:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps(data, indent=1) + "\n")
+        results.with_suffix(".md").write_text(render(data, name))
 
 
 def baseline_state(path: str) -> str:

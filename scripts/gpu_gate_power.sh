@@ -6,7 +6,8 @@
 #   WHEELS=.whl OUT=/path RUNS=5 BASELINE=gpu_in/baseline_gpu.json bash scripts/gpu_gate_power.sh   # reuses one
 #
 # Writes $OUT/gate_power_gpu.tar.gz: gate_power_gpu.json / .md (scripts/gate_power.py's records and table), the
-# baseline it gated against, nvidia-smi and the log. CASES (default 0,5) and RUNS (per case) pick the runs.
+# baseline it gated against, nvidia-smi and the log. CASES (default 0,5) and RUNS (per case) pick the runs;
+# LIMIT_S (default 520) stops them in time to write the archive.
 set -u -o pipefail
 PY=${PYTHON:-python3}
 OUT=${OUT:?set OUT to the folder the archive goes to}
@@ -24,7 +25,8 @@ if [ -n "${BASELINE:-}" ]; then
     cp "$BASELINE" "$WORK/baseline_gpu.json"
     args+=(--baseline "$WORK/baseline_gpu.json")
 fi
-$PY scripts/gate_power.py "${args[@]}" 2>&1 | tee "$WORK/gate_power.log"
+# LIMIT_S stops the runs in time for the archive (records are saved after every run)
+timeout "${LIMIT_S:-520}" $PY scripts/gate_power.py "${args[@]}" 2>&1 | tee "$WORK/gate_power.log"
 echo "exit=${PIPESTATUS[0]}" | tee -a "$WORK/gate_power.log"
 [ -z "${BASELINE:-}" ] && cp data/gate_power/baseline_quiet.json "$WORK/baseline_gpu.json" 2>/dev/null
 mkdir -p "$OUT"
