@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "PYTHONPATH=REF python -m mm_orch.main) or 'self'; both sides run alternately, --ab-rounds "
                    "times each, and the gate compares paired rounds (exit 0/1/4 as --baseline)")
     g.add_argument("--ab-config", metavar="FILE", help="--ab: the B side runs with this config instead of --config")
-    g.add_argument("--ab-rounds", metavar="N", type=int, default=5, help="--ab: rounds per side (default 5, >= 3)")
+    g.add_argument("--ab-rounds", metavar="N", type=int, default=6, help="--ab: rounds per side (default 6: the fewest "
+                   "pairs that bound their median at 95 %%; >= 3)")
     g.add_argument("--junit-xml", metavar="PATH", help="write target and baseline checks as JUnit XML")
     g.add_argument("--compare", nargs="+", metavar="REPORT", help="side-by-side table of 2+ JSON reports, as Markdown")
     g.add_argument("--no-markdown", action="store_true", help="no Markdown summary / PNG plots next to the report")

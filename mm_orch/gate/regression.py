@@ -3,8 +3,9 @@ PASS / FAIL / INCONCLUSIVE (gate/verdict.py does the statistics).
 
 Samples per metric (report/samples.py): per request of the latency headline (TTFT, TPOT, E2E, per-request
 tokens/s; CPU ms per output token and that over the step reference where the engine works in this process
-on the CPU), labelled with their --repeat run so the interval resamples runs as well as requests (runs differ
-by more than their requests suggest), and per run of every catalogue metric with --repeat (report.repeat). A metric with fewer than 3
+on the CPU), labelled with their --repeat run so the interval resamples runs as well as requests (runs
+differ by more than their requests suggest), and per run of every catalogue metric with --repeat
+(report.repeat). A metric with fewer than 3
 samples on a side has one value per side: memory (measured once, cold) is still gated on it as before
 (threshold and memory_noise_gb); a speed figure is then reported, not gated, since one number of a shared
 machine cannot tell a regression from noise.
@@ -17,9 +18,9 @@ Which speed figure decides (gate.figure, auto by default):
 * CPU ms per output token over the step reference (`latency.cpu_per_token_vs_reference`, the reference raised
   to a slope fitted on both sides' requests: gate/cpu_figure.py), when either run was busy or the machines
   differ in speed, and both have that figure (an engine in this process on the CPU); wall time is then
-  reported, not gated. When either run was busy, gate.busy_tolerances come before gate.tolerances: contention
-  shifts even this figure a little, a bias no interval shows. Without a CPU figure, wall time decides and the note says the
-  machine was busy.
+  reported, not gated. When either run was busy, gate.busy_tolerances come before gate.tolerances:
+  contention shifts even this figure a little, a bias no interval shows. Without a CPU figure, wall time
+  decides and the note says the machine was busy.
 
 The machine-speed reference (gate/machine_reference.py, process-CPU medians, since contention inflates wall
 time) refuses the speed comparison beyond gate.max_machine_ratio (1.5x) either way: speed rows are

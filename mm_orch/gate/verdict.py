@@ -185,6 +185,33 @@ def bootstrap_quantile_by_run(
     return low + (h - lo) * (high - low)
 
 
+def order_statistic_interval(samples: np.ndarray, quantile: float, confidence: float) -> tuple[float, float] | None:
+    """The distribution-free interval for a quantile from order statistics: [x_(k), x_(n+1-k')] with k, k' the
+    most inward ranks whose binomial tail (n, quantile) stays within (1 - confidence) / 2 on each side; None
+    when even the extremes cannot reach the confidence (too few samples). Exact for any continuous
+    distribution, so it holds for the handful of pairs of an A/B job, where a bootstrap of 3 values is far
+    too sure of itself."""
+    xs = np.sort(np.asarray(samples, dtype=np.float64))
+    n, tail = xs.size, (1.0 - confidence) / 2
+
+    def below(k: int, q: float) -> float:  # P(Binomial(n, q) < k)
+        return sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k))
+
+    lo = max((k for k in range(1, n + 1) if below(k, quantile) <= tail), default=None)
+    hi = max((k for k in range(1, n + 1) if below(k, 1 - quantile) <= tail), default=None)
+    if lo is None or hi is None:
+        return None
+    return float(xs[lo - 1]), float(xs[n - hi])
+
+
+def min_pairs(quantile: float, confidence: float) -> int:
+    """The fewest samples whose order-statistic interval for `quantile` reaches `confidence`."""
+    n = 1
+    while order_statistic_interval(np.arange(float(n)), quantile, confidence) is None:
+        n += 1
+    return n
+
+
 def _clean(values: Sequence[float] | np.ndarray, runs: Sequence[int] | None = None
            ) -> tuple[np.ndarray, int, np.ndarray | None]:
     arr = np.asarray(values, dtype=np.float64).ravel()
@@ -224,12 +251,14 @@ def compare(
 
     Unpaired: effect = q(current) / q(baseline) with q the `quantile` (median by default); each side is
     resampled independently. Paired (``paired=True``, sample i of each side measured back to back): effect =
-    q of the per-pair ratios current_i / baseline_i and the pairs are resampled, so drift that hits both sides
-    of a pair cancels. Non-finite samples (and, paired, pairs with a non-finite or non-positive side) are
-    dropped and counted in the reason. ``baseline_runs`` / ``current_runs`` label each sample with its run
-    (--repeat): a side with two or more runs is resampled in two stages (`bootstrap_quantile_by_run`), so the
-    interval includes how far whole runs differ. Fewer than 3 usable samples on a side, or a baseline location that is
-    not positive, give INCONCLUSIVE with the reason, never an exception; bad arguments raise ConfigError.
+    q of the per-pair ratios current_i / baseline_i, so drift that hits both sides of a pair cancels, and the
+    interval is the exact order-statistic one (`order_statistic_interval`): fewer than `min_pairs` pairs (6
+    for the median at 95 %) are INCONCLUSIVE. Non-finite samples (and, paired, pairs with a non-finite or
+    non-positive side) are dropped and counted in the reason. ``baseline_runs`` / ``current_runs`` label each
+    sample with its run (--repeat): a side with two or more runs is resampled in two stages
+    (`bootstrap_quantile_by_run`), so the interval includes how far whole runs differ. Fewer than 3 usable
+    samples on a side, or a baseline location that is not positive, give INCONCLUSIVE with the reason, never
+    an exception; bad arguments raise ConfigError.
     """
     _check_args(direction, tolerance_pct, confidence, n_boot, quantile)
     tol = tolerance_pct / 100.0
@@ -276,7 +305,12 @@ def compare(
         if nb < MIN_SAMPLES:
             return undecided(f"too few pairs ({nb} < {MIN_SAMPLES}) to decide{dropped_note}", nb, nc)
         effect = float(np.quantile(ratios, quantile))
-        boot = bootstrap_quantile(ratios, quantile, n_boot, rng)
+        bounds = order_statistic_interval(ratios, quantile, confidence)
+        if bounds is None:
+            need = min_pairs(quantile, confidence)
+            return undecided(f"{nb} pairs cannot bound their {name} at {confidence * 100:g} % (that takes at least "
+                             f"{need}){dropped_note}", nb, nc, effect)
+        boot = np.asarray(bounds)
     else:
         base, db, base_runs = _clean(baseline_samples, baseline_runs)
         cur, dc, cur_runs = _clean(current_samples, current_runs)
@@ -302,7 +336,10 @@ def compare(
         boot = boot_cur / boot_base
 
     alpha = 1.0 - confidence
-    ci_low, ci_high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    if paired:
+        ci_low, ci_high = (float(v) for v in boot)
+    else:
+        ci_low, ci_high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
     # the percentile interval need not contain the point estimate for tiny samples; keep the arm non-negative
     if direction == "lower_is_better":
         arm = max(effect / ci_low, 1.0) if ci_low > 0 else math.inf

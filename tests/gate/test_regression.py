@@ -194,19 +194,22 @@ def test_an_engine_working_in_another_process_has_no_cpu_figure():
 
 
 def test_paired_ab_gates_on_rounds():
-    a = [with_samples(make_report(), i, slow=1.25) for i in range(5)]
-    b = [with_samples(make_report(), 10 + i) for i in range(5)]
+    a = [with_samples(make_report(), i, slow=1.25) for i in range(6)]
+    b = [with_samples(make_report(), 10 + i) for i in range(6)]
     v = paired_verdicts(a, b, gate(), set())
     r = {x.metric: x for x in v.rows}
-    assert r["latency.tpot_ms"].statistic == "median of paired ratios" and r["latency.tpot_ms"].n_current == 5
+    assert r["latency.tpot_ms"].statistic == "median of paired ratios" and r["latency.tpot_ms"].n_current == 6
     assert r["latency.tpot_ms"].verdict == "FAIL" and v.figure == "wall"
     res = compare_to_baseline(a[0], b[0], gate())
     res.notes = []
     apply_paired(res, a, b, gate())
     assert res.paired and res.verdict == "FAIL" and "A/B in one job" in res.notes[0]
-    same = [with_samples(make_report(), 20 + i) for i in range(5)]
+    same = [with_samples(make_report(), 20 + i) for i in range(6)]
     assert paired_verdicts(same, b, gate(), set()).rows and all(
         x.verdict != "FAIL" for x in paired_verdicts(same, b, gate(), set()).rows)
+    # 5 pairs cannot bound their median at 95 %: the same 25 % regression is INCONCLUSIVE, and says why
+    few = {x.metric: x for x in paired_verdicts(a[:5], b[:5], gate(), set()).rows}["latency.tpot_ms"]
+    assert few.verdict == "INCONCLUSIVE" and "that takes at least 6" in few.reason
 
 
 def test_ab_child_flags_and_ref_checks(tmp_path):
@@ -278,7 +281,7 @@ def test_the_cpu_figure_follows_the_fitted_slope_of_the_step_reference():
 
     base = host(make_report(), 1, 10.0)
     plain = np.median([c / s for c, s in zip(base.samples.latency.cpu_ms_per_token,
-                                             base.samples.latency.step_reference_cpu_ms)])
+                                             base.samples.latency.step_reference_cpu_ms, strict=True)])
     slow_host = host(make_report(), 2, 14.0)
     assert np.median(slow_host.samples.latency.cpu_per_token_vs_reference()) / plain > 1.06
     res = compare_to_baseline(slow_host, base, gate())
