@@ -57,7 +57,7 @@ def run_args(config: str, model: str | None) -> list[str]:
 def gate_args(mode: str, baseline: str, base: list[str], repeat: int = 5) -> list[str]:
     """.ci/run's gate command, outputs aside (mode base), or the paired A/B gate against this checkout."""
     if mode == "ab":
-        return [*base, "--ab", ".", "--ab-rounds", "3", "--on-inconclusive", "warn"]
+        return [*base, "--ab", ".", "--ab-rounds", "6", "--on-inconclusive", "warn"]
     return [*base, "--repeat", str(repeat), "--baseline", baseline, "--check-targets", "--on-inconclusive", "warn"]
 
 
