@@ -79,24 +79,26 @@ def _figure(section: str) -> Figure:
     return "memory" if section == "memory" else "other" if section == "accuracy" else "wall"
 
 
+def per_request(key: str, direction: Direction, figure: Figure, raw: Sequence[float | None], runs: Sequence[int]
+                ) -> SampleSet:
+    """The requests' values of one metric with the run of each, missing values left out."""
+    kept = [(v, r) for v, r in zip(raw, runs, strict=True) if v is not None]
+    return SampleSet(key, direction, figure, [v for v, _ in kept], "request", [r for _, r in kept])
+
+
 def sample_sets(report: Report) -> dict[str, SampleSet]:
     """Every metric of the report that has samples: per request (headline, CPU) and per run (--repeat)."""
     out: dict[str, SampleSet] = {}
     lat = report.samples.latency if report.samples else None
     if lat is not None and len(lat):
         labels = lat.run_labels(report.samples.runs)
-
-        def per_request(key: str, direction: Direction, figure: Figure, raw: Sequence[float | None]) -> SampleSet:
-            kept = [(v, r) for v, r in zip(raw, labels, strict=True) if v is not None]
-            return SampleSet(key, direction, figure, [v for v, _ in kept], "request", [r for _, r in kept])
-
         for key, (name, direction) in PER_REQUEST.items():
-            out[key] = per_request(key, direction, "wall", getattr(lat, name))
+            out[key] = per_request(key, direction, "wall", getattr(lat, name), labels)
         if lat.cpu_ms_per_token is not None and in_process(report):
-            out[CPU_METRIC] = per_request(CPU_METRIC, "lower_is_better", "cpu", lat.cpu_ms_per_token)
+            out[CPU_METRIC] = per_request(CPU_METRIC, "lower_is_better", "cpu", lat.cpu_ms_per_token, labels)
             rel = lat.cpu_per_token_vs_reference()
             if rel is not None:
-                out[CPU_REL_METRIC] = per_request(CPU_REL_METRIC, "lower_is_better", "cpu", rel)
+                out[CPU_REL_METRIC] = per_request(CPU_REL_METRIC, "lower_is_better", "cpu", rel, labels)
     if report.repeat is not None:
         slots = catalogue.slots(report)
         for key, spread in report.repeat.metrics.items():
@@ -175,14 +177,9 @@ def machine_check(baseline: Report, current: Report, gate: GateSettings) -> tupl
                          f"{base.median_ms:.1f} ms median, {len(cur.samples_ms)}/{len(base.samples_ms)} samples)")
 
 
-def either_busy(baseline: Report, current: Report) -> bool:
-    return machine_state(baseline, "baseline").busy or machine_state(current, "this run").busy
-
-
 def choose_figure(baseline: Report, current: Report, gate: GateSettings, sets_b: dict, sets_c: dict,
-                  ratio: float | None) -> tuple[Literal["wall", "cpu"], str]:
+                  ratio: float | None, sb: MachineState, sc: MachineState) -> tuple[Literal["wall", "cpu"], str]:
     has_cpu = CPU_REL_METRIC in sets_b and CPU_REL_METRIC in sets_c and _same_step_reference(baseline, current)
-    sb, sc = machine_state(baseline, "baseline"), machine_state(current, "this run")
     states = f"{sc.line}; {sb.line}"
     differs = ratio is not None and not 1 / SPEED_DIFFERS <= ratio <= SPEED_DIFFERS
     step = step_ratio(baseline, current)
@@ -331,8 +328,9 @@ def sampled_verdicts(baseline: Report, current: Report, gate: GateSettings, delt
     """Every metric's verdict (gated or reported) against a baseline with samples."""
     sets_b, sets_c = sample_sets(baseline), sample_sets(current)
     refused, ratio, machine = machine_check(baseline, current, gate)
-    chosen, why = choose_figure(baseline, current, gate, sets_b, sets_c, ratio)
-    busy = either_busy(baseline, current)
+    sb, sc = machine_state(baseline, "baseline"), machine_state(current, "this run")
+    chosen, why = choose_figure(baseline, current, gate, sets_b, sets_c, ratio, sb, sc)
+    busy = sb.busy or sc.busy
     rows: list[MetricVerdictRow] = []
     notes: list[str] = []
     slope = fit_cpu_figure(baseline, current, sets_b, sets_c)
@@ -389,11 +387,8 @@ def fit_cpu_figure(baseline: Report, current: Report, sets_b: dict[str, SampleSe
     if slope is None:
         return None
     for report, lat, (cpu, step), sets in zip((baseline, current), lats, sides, (sets_b, sets_c), strict=True):
-        labels = lat.run_labels(report.samples.runs)
-        kept = [(v, r) for v, r in zip(cpu_figure.figure(cpu, step, slope), labels, strict=True) if v is not None]
-        old = sets[CPU_REL_METRIC]
-        sets[CPU_REL_METRIC] = SampleSet(old.key, old.direction, old.figure, [v for v, _ in kept], old.per,
-                                         [r for _, r in kept])
+        sets[CPU_REL_METRIC] = per_request(CPU_REL_METRIC, "lower_is_better", "cpu",
+                                           cpu_figure.figure(cpu, step, slope), lat.run_labels(report.samples.runs))
     return slope
 
 

@@ -310,7 +310,7 @@ def compare(
             need = min_pairs(quantile, confidence)
             return undecided(f"{nb} pairs cannot bound their {name} at {confidence * 100:g} % (that takes at least "
                              f"{need}){dropped_note}", nb, nc, effect)
-        boot = np.asarray(bounds)
+        ci_low, ci_high = bounds
     else:
         base, db, base_runs = _clean(baseline_samples, baseline_runs)
         cur, dc, cur_runs = _clean(current_samples, current_runs)
@@ -333,13 +333,8 @@ def compare(
             return undecided(
                 f"some resampled baseline {name}s are not positive: a ratio is undefined{dropped_note}", nb, nc, effect
             )
-        boot = boot_cur / boot_base
-
-    alpha = 1.0 - confidence
-    if paired:
-        ci_low, ci_high = (float(v) for v in boot)
-    else:
-        ci_low, ci_high = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+        alpha = 1.0 - confidence
+        ci_low, ci_high = (float(v) for v in np.quantile(boot_cur / boot_base, [alpha / 2, 1 - alpha / 2]))
     # the percentile interval need not contain the point estimate for tiny samples; keep the arm non-negative
     if direction == "lower_is_better":
         arm = max(effect / ci_low, 1.0) if ci_low > 0 else math.inf
